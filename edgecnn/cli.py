@@ -1,0 +1,57 @@
+"""`edgecnn` command line: a table of subcommands, each in its own module, imported only when used.
+
+Lazy imports keep `edgecnn bench` and `edgecnn eval` free of TensorFlow on a device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from edgecnn import __version__
+
+# name → (module, one-line help). Each module defines add_arguments(parser) and run(args) -> int.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "quickstart": ("edgecnn.commands.quickstart", "train, export, evaluate and benchmark on the built-in data set"),
+    "train": ("edgecnn.commands.train", "train a model from a YAML recipe into a run directory"),
+    "export": ("edgecnn.commands.export", "convert a trained run into deployable bundles (TFLite, ...)"),
+    "eval": ("edgecnn.commands.eval", "top-1, per-class accuracy and confusion matrix of a bundle"),
+    "bench": ("edgecnn.commands.bench", "latency (min/p50/p90/p99), load time and peak memory of a bundle"),
+    "models": ("edgecnn.commands.models", "list the model zoo with parameters and MACs"),
+}
+
+
+class UserError(Exception):
+    """An error caused by the user's input: printed without a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edgecnn", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"edgecnn {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, (module_name, help_text) in COMMANDS.items():
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        module = importlib.import_module(module_name)
+        module.add_arguments(command_parser)
+        command_parser.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._module.run(args) or 0)
+    except (UserError, FileNotFoundError, ValueError) as exc:
+        # Bad input (recipe, paths, model files) is reported plainly; programming errors keep their traceback.
+        print(f"edgecnn {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"edgecnn {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

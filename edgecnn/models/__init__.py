@@ -1,0 +1,9 @@
+"""Model zoo: `create(name, num_classes, image_size, ...)`, `names()`, `get(name)`.
+
+Importing this package registers every family but imports no Keras; builders import it when called.
+"""
+
+from edgecnn.models import mobilenet, tiny  # noqa: F401  (registration side effect)
+from edgecnn.models.registry import ModelEntry, create, get, names, register_model
+
+__all__ = ["ModelEntry", "create", "get", "names", "register_model"]

@@ -1,0 +1,81 @@
+"""bundle.json: what travels with an exported model (labels, input, preprocessing, provenance, checks).
+
+Written by the export side, read by the device side; this module is the single definition of the schema and
+imports no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from edgecnn.atomic import write_json
+
+MANIFEST_NAME = "bundle.json"
+SCHEMA_VERSION = 1
+
+
+class BundleError(ValueError):
+    """A bundle directory or model file is missing, unreadable or malformed."""
+
+
+class InputSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    height: int = Field(gt=0)
+    width: int = Field(gt=0)
+    channels: int = 3
+    dtype: str = "uint8"
+    color: str = "RGB"
+
+
+class PreprocessingSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    resize: str = "stretch"
+    normalisation: str = Field(description="what the model does inside the graph, for the record")
+
+
+class Manifest(BaseModel):
+    """Contents of bundle.json."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    schema_version: int = SCHEMA_VERSION
+    name: str
+    format: str
+    precision: str
+    model_file: str
+    labels: list[str]
+    input: InputSpec
+    preprocessing: PreprocessingSpec
+    source: dict[str, Any] = Field(default_factory=dict)
+    checks: dict[str, Any] = Field(default_factory=dict)
+    size_bytes: int = 0
+    edgecnn_version: str = ""
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return (self.input.height, self.input.width)
+
+
+def read_manifest(bundle_dir: str | Path) -> Manifest:
+    """Read and validate `bundle_dir/bundle.json`, raising BundleError with the reason."""
+    path = Path(bundle_dir) / MANIFEST_NAME
+    if not path.is_file():
+        raise BundleError(f"{bundle_dir}: no {MANIFEST_NAME} found; expected a bundle written by `edgecnn export`")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{path}: not valid JSON ({exc})") from exc
+    try:
+        return Manifest.model_validate(raw)
+    except ValidationError as exc:
+        raise BundleError(f"{path}: invalid bundle manifest:\n{exc}") from exc
+
+
+def write_manifest(bundle_dir: str | Path, manifest: Manifest) -> Path:
+    """Write bundle.json (and labels.txt for humans and other tools) atomically."""
+    bundle_dir = Path(bundle_dir)
+    (bundle_dir / "labels.txt").write_text("\n".join(manifest.labels) + "\n", encoding="utf-8")
+    return write_json(bundle_dir / MANIFEST_NAME, manifest.model_dump(mode="json"))

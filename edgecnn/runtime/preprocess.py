@@ -1,0 +1,92 @@
+"""The one geometric preprocessing step, shared by training, evaluation, export checks and the device.
+
+Models take uint8 RGB at a fixed size; normalisation lives inside the model. Everything outside the graph is
+here: decoding a file, colour conversion to RGB and the resize (or resize + centre crop) to the model size.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+
+ResizeMode = Literal["stretch", "center_crop"]
+RESIZE_MODES: tuple[str, ...] = ("stretch", "center_crop")
+IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+class ImageDecodeError(ValueError):
+    """A file could not be decoded as an image."""
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Decode an image file into uint8 RGB (H, W, 3); raise ImageDecodeError when it is not an image."""
+    path = Path(path)
+    data = np.fromfile(path, dtype=np.uint8)  # np.fromfile + imdecode handles non-ASCII paths
+    if data.size == 0:
+        raise ImageDecodeError(f"{path}: empty file")
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ImageDecodeError(f"{path}: not a decodable image ({data.size} bytes)")
+    return to_rgb(image, bgr=True)
+
+
+def to_rgb(image: np.ndarray, bgr: bool = False) -> np.ndarray:
+    """Convert grey, grey+alpha, RGB(A) or BGR(A) uint8 pixels to 3-channel RGB."""
+    if image.dtype != np.uint8:
+        if image.dtype == np.uint16:  # 16-bit PNGs: keep the top byte
+            image = (image >> 8).astype(np.uint8)
+        else:
+            raise ValueError(f"expected uint8 pixels, got dtype {image.dtype}")
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    channels = image.shape[2]
+    if channels == 1:
+        return cv2.cvtColor(image[:, :, 0], cv2.COLOR_GRAY2RGB)
+    if channels == 2:
+        return cv2.cvtColor(image[:, :, 0], cv2.COLOR_GRAY2RGB)
+    if channels == 3:
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if bgr else image
+    if channels == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB if bgr else cv2.COLOR_RGBA2RGB)
+    raise ValueError(f"expected 1-4 channels, got shape {image.shape}")
+
+
+def fit_image(image: np.ndarray, size: tuple[int, int], mode: ResizeMode = "stretch") -> np.ndarray:
+    """Resize an RGB uint8 image to `size` (height, width).
+
+    `stretch` resizes directly; `center_crop` scales the shorter side to fit and crops the centre, keeping the
+    aspect ratio. Area interpolation when shrinking (no aliasing), bilinear when enlarging.
+    """
+    height, width = size
+    image = to_rgb(image)
+    if mode == "center_crop":
+        scale = max(height / image.shape[0], width / image.shape[1])
+        scaled_h = max(height, round(image.shape[0] * scale))
+        scaled_w = max(width, round(image.shape[1] * scale))
+        image = _resize(image, scaled_h, scaled_w)
+        top = (scaled_h - height) // 2
+        left = (scaled_w - width) // 2
+        return np.ascontiguousarray(image[top : top + height, left : left + width])
+    if mode == "stretch":
+        return _resize(image, height, width)
+    raise ValueError(f"resize mode must be one of {RESIZE_MODES}, got {mode!r}")
+
+
+def fit_batch(images: np.ndarray, size: tuple[int, int], mode: ResizeMode = "stretch") -> np.ndarray:
+    """fit_image over a batch (N, H, W[, C]) → (N, height, width, 3) uint8."""
+    if images.ndim == 4 and images.shape[1:3] == tuple(size) and images.shape[3] == 3:
+        return np.ascontiguousarray(images, dtype=np.uint8)
+    return np.stack([fit_image(image, size, mode) for image in images]) if len(images) else np.zeros(
+        (0, *size, 3), np.uint8
+    )
+
+
+def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    if image.shape[:2] == (height, width):
+        return image
+    shrinking = height * width < image.shape[0] * image.shape[1]
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    return cv2.resize(image, (width, height), interpolation=interpolation)
