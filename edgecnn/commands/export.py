@@ -1,0 +1,53 @@
+"""`edgecnn export RUN`: convert a trained run into verified bundles, one per format × precision."""
+
+from __future__ import annotations
+
+import argparse
+
+from edgecnn.export.formats import FORMATS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", help="run directory written by `edgecnn train` (e.g. runs/quickstart)")
+    parser.add_argument(
+        "--format", default=None, choices=[*FORMATS, "all"],
+        help="export format (default: the recipe's export targets; 'all' = every format)",
+    )
+    parser.add_argument(
+        "--precision", nargs="+", default=None,
+        help="one or more precisions, or 'all' (default: the recipe's targets, or float32 with --format)",
+    )
+    parser.add_argument("--out", default="bundles", help="parent directory of bundles (default: bundles)")
+    parser.add_argument("--calibration", type=int, default=None, help="number of int8 calibration images")
+
+
+def targets(args: argparse.Namespace, recipe) -> list[tuple[str, str]]:
+    """(format, precision) pairs from the command line, falling back to the recipe's export targets."""
+    if args.format is None and args.precision is None:
+        return [(t.format, t.precision) for t in recipe.export.targets]
+    formats = list(FORMATS) if args.format in (None, "all") else [args.format]
+    pairs = []
+    for name in formats:
+        wanted = args.precision or ["float32"]
+        precisions = FORMATS[name].precisions if "all" in wanted else wanted
+        pairs += [(name, precision) for precision in precisions]
+    return pairs
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgecnn.export.formats import check_target
+    from edgecnn.run_dir import open_run
+
+    recipe = open_run(args.run).read_recipe()
+    pairs = targets(args, recipe)
+    for format_name, precision in pairs:
+        check_target(format_name, precision)  # fail before any slow conversion
+    from edgecnn.export.pipeline import export_run
+
+    results = [export_run(args.run, f, p, args.out, args.calibration) for f, p in pairs]
+    for result in results:
+        print(f"  {result.bundle_dir}")
+    failed = [r for r in results if not r.passed]
+    if failed:
+        print(f"{len(failed)} export(s) failed their parity checks (see checks in bundle.json)")
+    return 1 if failed else 0

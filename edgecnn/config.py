@@ -1,0 +1,185 @@
+"""Recipe schema: YAML validated into typed config. Errors name the field, what is allowed and what was given."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from edgecnn.export.formats import check_target
+
+
+class RecipeError(ValueError):
+    """A recipe file is missing, not YAML, or does not match the schema."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class DataConfig(_Section):
+    """Where images come from and how they become model input."""
+
+    source: Literal["folder", "idx", "builtin"] = "folder"
+    path: str = Field(description="folder/IDX directory, or a built-in set name (fashion-mnist-subset, digits)")
+    image_size: int = Field(224, ge=8, le=1024)
+    resize: Literal["stretch", "center_crop"] = "stretch"
+    val_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    test_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    class_names: list[str] | None = None
+    max_per_class: int | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _fractions_leave_training_data(self) -> DataConfig:
+        if self.val_fraction + self.test_fraction >= 0.9:
+            raise ValueError(
+                f"val_fraction + test_fraction must leave training data (< 0.9), got "
+                f"{self.val_fraction} + {self.test_fraction}"
+            )
+        return self
+
+
+class ModelConfig(_Section):
+    name: str
+    width: float = Field(1.0, gt=0.0, le=4.0)
+    weights: str | None = Field(None, description="none, imagenet, or a path to a local weights file")
+    dropout: float = Field(0.2, ge=0.0, lt=1.0)
+
+    @field_validator("name")
+    @classmethod
+    def _registered(cls, name: str) -> str:
+        from edgecnn.models import get  # registry import is Keras-free
+
+        get(name)
+        return name
+
+
+class TrainConfig(_Section):
+    epochs: int = Field(10, ge=1, le=10_000)
+    batch_size: int = Field(32, ge=1, le=8192)
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
+    learning_rate: float = Field(1e-3, gt=0.0, le=10.0)
+    weight_decay: float = Field(0.0, ge=0.0, lt=1.0)
+    schedule: Literal["cosine", "constant"] = "cosine"
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    batchnorm_momentum: float | None = Field(
+        0.9, gt=0.0, lt=1.0,
+        description="set on every BatchNormalization layer; keras.applications use 0.999, whose moving "
+        "statistics lag far behind on short from-scratch runs (null keeps the architecture's value)",
+    )
+    seed: int = 0
+
+
+class AugmentConfig(_Section):
+    """Train-time augmentation with Keras preprocessing layers (never part of the exported model)."""
+
+    horizontal_flip: bool = False
+    rotation: float = Field(0.0, ge=0.0, le=0.5, description="max rotation as a fraction of a full turn")
+    zoom: float = Field(0.0, ge=0.0, lt=1.0)
+    translate: float = Field(0.0, ge=0.0, lt=1.0)
+    contrast: float = Field(0.0, ge=0.0, lt=1.0)
+    brightness: float = Field(0.0, ge=0.0, lt=1.0)
+
+
+class ExportTarget(_Section):
+    format: str = "tflite"
+    precision: str = "float32"
+
+    @model_validator(mode="after")
+    def _supported(self) -> ExportTarget:
+        check_target(self.format, self.precision)
+        return self
+
+
+class ExportConfig(_Section):
+    targets: list[ExportTarget] = Field(
+        default_factory=lambda: [ExportTarget(precision="float32"), ExportTarget(precision="int8")]
+    )
+    calibration_images: int = Field(200, ge=1, le=100_000)
+
+
+class Recipe(_Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    data: DataConfig
+    model: ModelConfig
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
+
+    def to_yaml(self) -> str:
+        """The fully resolved recipe (defaults filled in), as written into the run directory."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
+    """Read and validate a YAML recipe; `overrides` maps dotted keys (train.epochs) to values."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"recipe {path} not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(raw, dotted, value)
+    return parse_recipe(raw, origin=str(path))
+
+
+def parse_recipe(raw: dict[str, Any], origin: str = "recipe") -> Recipe:
+    """Validate a recipe mapping, turning pydantic errors into one readable RecipeError."""
+    try:
+        return Recipe.model_validate(raw)
+    except ValidationError as exc:
+        lines = [_describe(error) for error in exc.errors()]
+        raise RecipeError(f"{origin}: invalid recipe:\n  " + "\n  ".join(lines)) from None
+
+
+def _describe(error: dict[str, Any]) -> str:
+    """One line per problem: dotted field name, what is wrong, what is allowed, a close match if any."""
+    location = [part for part in error["loc"] if isinstance(part, str)]
+    dotted = ".".join(str(p) for p in error["loc"])
+    if error["type"] == "extra_forbidden":
+        allowed = sorted(_section_for(location[:-1]).model_fields)
+        close = difflib.get_close_matches(location[-1], allowed, n=1)
+        hint = f" — did you mean '{close[0]}'?" if close else ""
+        return f"{dotted}: unknown key{hint} (allowed: {', '.join(allowed)})"
+    message = error["msg"].removeprefix("Value error, ")
+    given = error.get("input")
+    shown = f" (got {given!r})" if given is not None and not isinstance(given, dict) else ""
+    return f"{dotted}: {message}{shown}"
+
+
+def _section_for(location: list[str]) -> type[BaseModel]:
+    """The pydantic model class at a location path, for listing its allowed keys."""
+    model: type[BaseModel] = Recipe
+    for part in location:
+        field = model.model_fields.get(part)
+        if field is None:
+            break
+        annotation = field.annotation
+        inner = getattr(annotation, "__args__", (annotation,))
+        nested = next((a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if nested is None:
+            nested = next(
+                (b for a in inner for b in getattr(a, "__args__", ()) if isinstance(b, type)
+                 and issubclass(b, BaseModel)), None,
+            )
+        if nested is None:
+            break
+        model = nested
+    return model
+
+
+def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    node = raw
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise RecipeError(f"cannot override {dotted}: {part} is not a section")
+    node[leaf] = value

@@ -1,0 +1,102 @@
+"""TFLite export: SavedModel → tf.lite.TFLiteConverter, one configuration per precision, built-in ops only."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from edgecnn.export.backend import require_tensorflow_backend
+from edgecnn.export.savedmodel import SIGNATURE, write_saved_model
+
+MODEL_FILE = "model.tflite"
+
+
+def _float32(converter, calibration_images: np.ndarray | None) -> None:
+    """No optimisation: the reference export."""
+
+
+def _float16(converter, calibration_images: np.ndarray | None) -> None:
+    import tensorflow as tf
+
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_types = [tf.float16]
+
+
+def _dynamic(converter, calibration_images: np.ndarray | None) -> None:
+    """Dynamic-range: int8 weights, float activations; needs no calibration data."""
+    import tensorflow as tf
+
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+
+
+def _int8(converter, calibration_images: np.ndarray | None) -> None:
+    """Full integer: int8 weights and activations, uint8 pixels in and uint8 probabilities out."""
+    import tensorflow as tf
+
+    if calibration_images is None or len(calibration_images) == 0:
+        raise ValueError("int8 export needs calibration images (a sample of training images), got none")
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = _representative(calibration_images)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.uint8
+    converter.inference_output_type = tf.uint8
+
+
+PRECISIONS: dict[str, Callable[[object, np.ndarray | None], None]] = {
+    "float32": _float32,
+    "float16": _float16,
+    "dynamic": _dynamic,
+    "int8": _int8,
+}
+
+
+def _representative(images: np.ndarray) -> Callable[[], Iterator[list[np.ndarray]]]:
+    def generate() -> Iterator[list[np.ndarray]]:
+        for image in images:
+            yield [image[None].astype(np.float32)]
+
+    return generate
+
+
+def convert(model, precision: str, calibration_images: np.ndarray | None = None) -> bytes:
+    """Convert a Keras classifier to a TFLite flatbuffer at `precision` (float32, float16, dynamic, int8)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"TFLite precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    require_tensorflow_backend()
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory(prefix="edgecnn-savedmodel-") as tmp:
+        saved = write_saved_model(model, Path(tmp) / "saved_model")
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=[SIGNATURE])
+        # Built-in ops only: Flex (select TF) ops would need the full TF runtime on the device.
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        PRECISIONS[precision](converter, calibration_images)
+        return converter.convert()
+
+
+def export(model, precision: str, calibration_images: np.ndarray | None, bundle_dir: Path) -> Path:
+    """Write `bundle_dir/model.tflite` and return its path."""
+    path = Path(bundle_dir) / MODEL_FILE
+    path.write_bytes(convert(model, precision, calibration_images))
+    return path
+
+
+def op_names(model_path: str | Path) -> list[str]:
+    """Operator names in a TFLite model, in graph order (read through the LiteRT interpreter, no TF)."""
+    from edgecnn.runtime.backends.litert import _interpreter_class
+
+    interpreter_class, _ = _interpreter_class()
+    interpreter = interpreter_class(model_path=str(model_path))
+    return [op["op_name"] for op in interpreter._get_ops_details()]
+
+
+def describe(model_path: str | Path) -> dict:
+    """Op facts recorded in bundle.json; a custom (non-built-in) op is an error, since LiteRT cannot run it."""
+    ops = op_names(model_path)
+    custom = sorted({op for op in ops if op.startswith("Flex") or op == "CUSTOM"})
+    if custom:
+        raise ValueError(f"{model_path}: contains non-built-in ops {custom}; edge runtimes cannot run them")
+    return {"ops": sorted(set(ops)), "op_count": len(ops)}
