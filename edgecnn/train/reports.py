@@ -14,6 +14,7 @@ def plot_history(history_csv: Path, out_path: Path, title: str) -> Path | None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     with history_csv.open(newline="") as f:
         rows = list(csv.DictReader(f))
@@ -25,6 +26,7 @@ def plot_history(history_csv: Path, out_path: Path, title: str) -> Path | None:
             if rows and key in rows[0]:
                 ax.plot(epochs, [float(r[key]) for r in rows], style, label=key, markersize=3)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(metric)
         ax.grid(alpha=0.3)
         ax.legend()

@@ -47,7 +47,12 @@ def data_arguments(recipe: Recipe) -> dict:
     return {**recipe.data.model_dump(), "seed": recipe.train.seed}
 
 
-def train(recipe: Recipe, out_root: str | Path = "runs", overwrite: bool = False) -> RunDir:
+def train(
+    recipe: Recipe,
+    out_root: str | Path = "runs",
+    overwrite: bool = False,
+    extra_callbacks: list[keras.callbacks.Callback] | None = None,
+) -> RunDir:
     """Train `recipe` into out_root/<name>; an interrupted run resumes from its last epoch checkpoint."""
     run = RunDir(Path(out_root) / recipe.name)
     if run.is_complete():
@@ -96,6 +101,7 @@ def train(recipe: Recipe, out_root: str | Path = "runs", overwrite: bool = False
             # Keras' own resume mechanism: saves every epoch, restores on restart, deletes itself when done.
             keras.callbacks.BackupAndRestore(str(run.checkpoints)),
             keras.callbacks.CSVLogger(str(run.history), append=True),
+            *(extra_callbacks or []),
         ],
         verbose=1 if sys.stdout.isatty() else 2,
     )

@@ -1,0 +1,120 @@
+"""Accuracy of a Predictor on an ImageSet: top-1, top-5, per-class accuracy and confusion matrix. No TensorFlow."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from edgecnn.data.dataset import ImageSet
+from edgecnn.runtime.predictor import Predictor
+
+TOP_K = 5
+
+
+class LabelMismatchError(ValueError):
+    """The data set's class names are not the bundle's labels, in the same order."""
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """Classification metrics; confusion_matrix rows are true classes, columns predicted classes."""
+
+    labels: list[str]
+    n: int
+    top1: float
+    top5: float | None  # None when there are fewer than 5 classes
+    per_class: dict[str, float | None]  # accuracy (recall) per class; None for a class with no images
+    per_class_n: dict[str, int]
+    confusion_matrix: np.ndarray  # (C, C) int64
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (plain floats, ints and lists)."""
+        return {
+            "n": self.n,
+            "top1": self.top1,
+            "top5": self.top5,
+            "labels": list(self.labels),
+            "per_class": dict(self.per_class),
+            "per_class_n": dict(self.per_class_n),
+            "confusion_matrix": self.confusion_matrix.tolist(),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def check_class_names(data_class_names: list[str], bundle_labels: list[str]) -> None:
+    """Raise LabelMismatchError unless the data set's classes are the bundle's labels in the same order."""
+    if list(data_class_names) == list(bundle_labels):
+        return
+    missing = [name for name in bundle_labels if name not in data_class_names]
+    extra = [name for name in data_class_names if name not in bundle_labels]
+    if missing or extra:
+        detail = f"classes only in the bundle: {missing}; classes only in the data: {extra}"
+    else:
+        position = next(i for i, (a, b) in enumerate(zip(data_class_names, bundle_labels)) if a != b)
+        detail = (
+            f"same classes in a different order: class {position} is {data_class_names[position]!r} in the data "
+            f"but {bundle_labels[position]!r} in the bundle"
+        )
+    raise LabelMismatchError(
+        f"the data set's class names do not match the bundle labels ({detail}); "
+        f"bundle labels: {list(bundle_labels)}, data classes: {list(data_class_names)}"
+    )
+
+
+def classification_report(
+    labels: np.ndarray, probabilities: np.ndarray, class_names: list[str], seconds: float = 0.0
+) -> EvalReport:
+    """Metrics from true labels (N,) and class probabilities (N, C); ties go to the lower class index."""
+    labels = np.asarray(labels, np.int64)
+    probabilities = np.asarray(probabilities)
+    num_classes = len(class_names)
+    if probabilities.ndim != 2 or probabilities.shape != (len(labels), num_classes):
+        raise ValueError(
+            f"expected probabilities of shape ({len(labels)}, {num_classes}) for {num_classes} classes, "
+            f"got {probabilities.shape}"
+        )
+    # A stable sort of -p ranks equal probabilities by class index, so rank 0 is exactly np.argmax.
+    ranked = np.argsort(-probabilities, axis=1, kind="stable")
+    predicted = ranked[:, 0] if len(labels) else np.zeros(0, np.int64)
+    confusion = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(confusion, (labels, predicted), 1)
+    counts = confusion.sum(axis=1)
+    top5 = None
+    if num_classes >= TOP_K:
+        top5 = float(np.mean(np.any(ranked[:, :TOP_K] == labels[:, None], axis=1))) if len(labels) else 0.0
+    return EvalReport(
+        labels=list(class_names),
+        n=int(len(labels)),
+        top1=float(np.mean(predicted == labels)) if len(labels) else 0.0,
+        top5=top5,
+        per_class={
+            name: float(confusion[i, i] / counts[i]) if counts[i] else None for i, name in enumerate(class_names)
+        },
+        per_class_n={name: int(count) for name, count in zip(class_names, counts)},
+        confusion_matrix=confusion,
+        seconds=seconds,
+    )
+
+
+def evaluate(predictor: Predictor, image_set: ImageSet, batch: int = 64, progress: bool = True) -> EvalReport:
+    """Run every image of `image_set` through `predictor` and score it against the labels."""
+    check_class_names(image_set.class_names, predictor.labels)
+    if len(image_set) == 0:
+        raise ValueError("the evaluation set is empty; choose another --split or give more data")
+    if batch < 1:
+        raise ValueError(f"batch must be >= 1, got {batch}")
+    started = time.perf_counter()
+    chunks: list[np.ndarray] = []
+    with tqdm(total=len(image_set), desc="evaluating", unit="img", disable=not progress, leave=False) as bar:
+        for start in range(0, len(image_set), batch):
+            chunk = image_set.images[start : start + batch]
+            chunks.append(predictor.predict(chunk))
+            bar.update(len(chunk))
+    return classification_report(
+        image_set.labels, np.concatenate(chunks), predictor.labels, seconds=time.perf_counter() - started
+    )

@@ -1,0 +1,138 @@
+"""`edgecnn eval BUNDLE`: top-1, per-class accuracy and confusion matrix of a bundle on a data split."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgecnn.commands.bench import positive_int
+
+if TYPE_CHECKING:
+    from edgecnn.data import DataSplits, ImageSet
+    from edgecnn.runtime import Predictor
+
+SPLITS = ("test", "val", "train", "all")
+REPORT_NAME = "eval.json"
+PLOT_NAME = "confusion_matrix.png"
+COLUMNS = [("class", "class", "{}"), ("images", "images", "{:d}"), ("accuracy", "accuracy", "{:.1%}")]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("bundle", metavar="BUNDLE", help="bundle directory (or the model file inside it)")
+    parser.add_argument(
+        "--data", metavar="PATH",
+        help="data to evaluate on, split with the bundle's recorded settings "
+        "(default: the data set the bundle was trained on, so `test` is the same held-out set)",
+    )
+    parser.add_argument(
+        "--source", metavar="SOURCE",
+        help="data source of --data: folder, idx or builtin (default: guessed from PATH)",
+    )
+    parser.add_argument("--split", choices=SPLITS, default="test", help="which part to evaluate; all = every image")
+    parser.add_argument("--threads", type=positive_int, help="interpreter threads (default: the runtime's choice)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
+    parser.add_argument(
+        "--out", metavar="DIR", help=f"where to write {REPORT_NAME} and {PLOT_NAME} (default: the bundle directory)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgecnn import atomic
+    from edgecnn.bench.evaluate import evaluate
+    from edgecnn.bench.report import format_table, plot_confusion_matrix
+    from edgecnn.data import load_splits
+    from edgecnn.runtime import load
+
+    predictor = load(args.bundle, threads=args.threads)
+    settings = data_settings(predictor, args.data, args.source, args.split)
+    splits = load_splits(**settings)
+    image_set = select_split(splits, args.split)
+    report = evaluate(predictor, image_set, progress=not args.json)
+
+    out_dir = Path(args.out) if args.out else predictor.path.parent
+    info = predictor.info()
+    result: dict[str, Any] = {
+        "bundle": str(args.bundle),
+        "split": args.split,
+        "data": settings,
+        "runtime": info,
+        **report.to_dict(),
+        "skipped": len(splits.skipped),
+        "skipped_files": [{"path": s.path, "reason": s.reason} for s in splits.skipped],
+    }
+    report_path = atomic.write_json(out_dir / REPORT_NAME, result)
+    title = f"{predictor.manifest.name} — {args.split} split, top-1 {report.top1:.1%}"
+    plot_path = plot_confusion_matrix(report.confusion_matrix, report.labels, out_dir / PLOT_NAME, title)
+
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"bundle {args.bundle}: {info['format']} {info['precision']}, {info.get('package', info['backend'])}")
+    print(f"data {splits.source}, {args.split} split: {report.n} images, {len(report.labels)} classes")
+    if splits.skipped:
+        print(f"skipped {len(splits.skipped)} unreadable or non-image files (listed in {report_path})")
+    top5 = f", top-5 {report.top5:.2%}" if report.top5 is not None else ""
+    print(f"top-1 {report.top1:.2%}{top5}\n")
+    rows = [{"class": name, "images": report.per_class_n[name], "accuracy": report.per_class[name]}
+            for name in report.labels]
+    print(format_table(rows, COLUMNS))
+    written = ", ".join(str(p) for p in (report_path, plot_path) if p is not None)
+    print(f"\nwrote {written}")
+    return 0
+
+
+def data_settings(predictor: Predictor, data: str | None, source: str | None, split: str) -> dict[str, Any]:
+    """load_splits keyword arguments: the bundle's recorded data settings, with --data/--source and --split applied."""
+    from edgecnn.data import load_splits
+
+    recorded = dict(predictor.manifest.source.get("data") or {})
+    if data is None:
+        if source is not None:
+            raise ValueError("--source describes --data PATH; give --data too")
+        if not recorded:
+            raise ValueError(
+                f"{predictor.path}: the bundle records no data set to evaluate on; pass --data PATH (and --source)"
+            )
+        settings = recorded
+    else:
+        settings = {**recorded, "path": data, "source": source or guess_source(data)}
+    unknown = set(settings) - set(inspect.signature(load_splits).parameters)
+    if unknown:
+        raise ValueError(f"{predictor.path}: unknown data settings {sorted(unknown)} in bundle.json source.data")
+    height, width = predictor.image_size
+    if height != width:
+        raise ValueError(f"eval loads square images; the bundle's input is {height}x{width}")
+    # The bundle's own input size and resize mode are the truth, whatever the recipe said.
+    settings.update(image_size=height, resize=predictor.manifest.preprocessing.resize)
+    if split == "all":
+        settings.update(val_fraction=0.0, test_fraction=0.0)
+    return settings
+
+
+def guess_source(path: str) -> str:
+    """The data source a path most likely is: a built-in set name, an IDX directory, or an image folder."""
+    from edgecnn.data import BUILTIN_SETS
+    from edgecnn.data.idx import find_idx_pair
+
+    if path in BUILTIN_SETS:
+        return "builtin"
+    if Path(path).is_dir() and find_idx_pair(Path(path), "train") is not None:
+        return "idx"
+    return "folder"
+
+
+def select_split(splits: DataSplits, split: str) -> ImageSet:
+    """The named part of `splits`; `all` joins every part (sources may ship their own test part)."""
+    import numpy as np
+
+    from edgecnn.data import ImageSet
+
+    if split != "all":
+        return getattr(splits, split)
+    parts = (splits.train, splits.val, splits.test)
+    return ImageSet(
+        np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts]), splits.class_names
+    )
