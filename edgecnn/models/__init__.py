@@ -3,7 +3,7 @@
 Importing this package registers every family but imports no Keras; builders import it when called.
 """
 
-from edgecnn.models import mobilenet, tiny  # noqa: F401  (registration side effect)
+from edgecnn.models import classic, efficientnet, efficientnet_lite, mobilenet, tiny  # noqa: F401  (registration)
 from edgecnn.models.registry import ModelEntry, create, get, names, register_model
 
 __all__ = ["ModelEntry", "create", "get", "names", "register_model"]
