@@ -28,7 +28,11 @@ class UserError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edgecnn", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="edgecnn",
+        description="Train image-classification CNNs from recipes, export verified bundles, run them on devices.",
+        epilog="Start with `edgecnn quickstart`; `edgecnn COMMAND --help` explains each command.",
+    )
     parser.add_argument("--version", action="version", version=f"edgecnn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
