@@ -13,3 +13,10 @@ def calibration_images(train: ImageSet, count: int, seed: int = 0) -> np.ndarray
     per_class = max(1, count // max(1, len(train.class_names)))
     indices = per_class_limit(train.labels, per_class, seed)
     return train.images[indices]
+
+
+def require_calibration(images: np.ndarray | None) -> np.ndarray:
+    """The calibration images, or a ValueError saying that full-integer quantisation needs them."""
+    if images is None or len(images) == 0:
+        raise ValueError("int8 export needs calibration images (a sample of training images), got none")
+    return images

@@ -32,6 +32,20 @@ FORMATS: dict[str, FormatSpec] = {
         module="edgecnn.export.tflite",
         description="TensorFlow Lite flatbuffer for LiteRT (built-in ops only)",
     ),
+    "onnx": FormatSpec(
+        name="onnx",
+        suffix=".onnx",
+        precisions=("float32", "int8"),
+        module="edgecnn.export.onnx",
+        description="ONNX (opset 17) for ONNX Runtime; int8 = static QDQ via onnxruntime.quantization",
+    ),
+    "openvino": FormatSpec(
+        name="openvino",
+        suffix=".xml",
+        precisions=("float32", "float16", "int8"),
+        module="edgecnn.export.openvino",
+        description="OpenVINO IR (.xml + .bin); int8 via nncf.quantize",
+    ),
 }
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from edgecnn.export.backend import require_tensorflow_backend
+from edgecnn.export.calibration import require_calibration
 from edgecnn.export.savedmodel import SIGNATURE, write_saved_model
 
 MODEL_FILE = "model.tflite"
@@ -36,8 +37,7 @@ def _int8(converter, calibration_images: np.ndarray | None) -> None:
     """Full integer: int8 weights and activations, uint8 pixels in and uint8 probabilities out."""
     import tensorflow as tf
 
-    if calibration_images is None or len(calibration_images) == 0:
-        raise ValueError("int8 export needs calibration images (a sample of training images), got none")
+    require_calibration(calibration_images)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = _representative(calibration_images)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]

@@ -33,6 +33,8 @@ class BackendEntry:
 
 BACKENDS: dict[str, BackendEntry] = {
     ".tflite": BackendEntry(".tflite", "edgecnn.runtime.backends.litert", "LiteRT (ai_edge_litert / tflite_runtime)"),
+    ".onnx": BackendEntry(".onnx", "edgecnn.runtime.backends.onnxruntime", "ONNX Runtime (onnxruntime)"),
+    ".xml": BackendEntry(".xml", "edgecnn.runtime.backends.openvino", "OpenVINO Runtime (openvino)"),
 }
 
 

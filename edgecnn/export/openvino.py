@@ -1,0 +1,113 @@
+"""OpenVINO export: SavedModel → openvino.convert_model → IR (model.xml + model.bin); int8 via nncf.quantize."""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from edgecnn.export.calibration import require_calibration
+from edgecnn.export.savedmodel import write_saved_model
+from edgecnn.export.telemetry import telemetry_disabled
+
+if TYPE_CHECKING:
+    import openvino
+
+MODEL_FILE = "model.xml"
+INSTALL_HINT = "pip install edgecnn[export]"
+
+
+def _openvino():
+    try:
+        import openvino
+    except ImportError as exc:
+        raise ImportError(f"OpenVINO export needs the `openvino` package: {INSTALL_HINT}") from exc
+    return openvino
+
+
+def _float32(model, calibration_images: np.ndarray | None, path: Path) -> None:
+    """Float32 weights and compute: the reference export."""
+    _openvino().save_model(convert(model), str(path), compress_to_fp16=False)
+
+
+def _float16(model, calibration_images: np.ndarray | None, path: Path) -> None:
+    """Float16 weights (half the file); the edgecnn runtime widens them and computes in f32."""
+    _openvino().save_model(convert(model), str(path), compress_to_fp16=True)
+
+
+def _int8(model, calibration_images: np.ndarray | None, path: Path) -> None:
+    """Int8 weights and activations: FakeQuantize nodes calibrated by NNCF on the calibration images."""
+    require_calibration(calibration_images)  # before the conversion, which takes seconds
+    _openvino().save_model(quantize(convert(model), calibration_images), str(path), compress_to_fp16=False)
+
+
+PRECISIONS: dict[str, Callable[[object, np.ndarray | None, Path], None]] = {
+    "float32": _float32,
+    "float16": _float16,
+    "int8": _int8,
+}
+
+
+def convert(model) -> openvino.Model:
+    """Convert a Keras classifier to a float32 OpenVINO model with a static (1, H, W, 3) float32 input."""
+    ov = _openvino()
+    expected = [1, *model.input_shape[1:]]
+    with tempfile.TemporaryDirectory(prefix="edgecnn-savedmodel-") as tmp, telemetry_disabled():
+        ov_model = ov.convert_model(str(write_saved_model(model, Path(tmp) / "saved_model")))
+    received = ov_model.inputs[0].get_partial_shape()
+    if len(ov_model.inputs) != 1 or not received.is_static or list(received.to_shape()) != expected:
+        raise RuntimeError(
+            f"OpenVINO conversion of {model.name!r}: expected one static input of shape {expected}, "
+            f"got {[str(i.get_partial_shape()) for i in ov_model.inputs]}"
+        )
+    ov_model.set_friendly_name(model.name)
+    # The converter records the (temporary) SavedModel path; a fixed value keeps the IR byte-identical across runs.
+    ov_model.set_rt_info("saved_model", ["conversion_parameters", "input_model"])
+    return ov_model
+
+
+def quantize(ov_model: openvino.Model, calibration_images: np.ndarray | None) -> openvino.Model:
+    """Post-training int8 quantisation with NNCF (performance preset), calibrated on every image given."""
+    require_calibration(calibration_images)
+    with telemetry_disabled():  # NNCF creates its telemetry object on import
+        try:
+            import nncf
+        except ImportError as exc:
+            raise ImportError(f"OpenVINO int8 export needs the `nncf` package: {INSTALL_HINT}") from exc
+        quantized = _nncf_quantize(nncf, ov_model, calibration_images)
+    if not _op_counts(quantized).get("FakeQuantize"):
+        raise RuntimeError(f"nncf.quantize inserted no FakeQuantize nodes into {ov_model.get_friendly_name()!r}")
+    return quantized
+
+
+def _nncf_quantize(nncf, ov_model: openvino.Model, calibration_images: np.ndarray) -> openvino.Model:
+    dataset = nncf.Dataset(list(calibration_images), lambda image: image[None].astype(np.float32))
+    return nncf.quantize(
+        ov_model, dataset, preset=nncf.QuantizationPreset.PERFORMANCE, subset_size=len(calibration_images),
+        # Full bias correction: on a 10-class tiny_cnn, fast correction left 96 % top-1 agreement with Keras and
+        # full correction 100 %, over several calibration sets; on mobilenet_v2 it costs 0.2 s more.
+        fast_bias_correction=False,
+    )
+
+
+def export(model, precision: str, calibration_images: np.ndarray | None, bundle_dir: Path) -> Path:
+    """Write `bundle_dir/model.xml` (with model.bin beside it) and return the .xml path."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"OpenVINO precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    path = Path(bundle_dir) / MODEL_FILE
+    PRECISIONS[precision](model, calibration_images, path)
+    return path
+
+
+def _op_counts(ov_model: openvino.Model) -> dict[str, int]:
+    return dict(sorted(Counter(op.get_type_name() for op in ov_model.get_ordered_ops()).items()))
+
+
+def describe(model_path: str | Path) -> dict:
+    """Op facts recorded in bundle.json: count per op type, and how many FakeQuantize (int8) nodes there are."""
+    ops = _op_counts(_openvino().Core().read_model(str(model_path)))
+    return {"ops": ops, "op_count": sum(ops.values()), "fake_quantize_nodes": ops.get("FakeQuantize", 0)}
