@@ -32,8 +32,8 @@ def main() -> str:
         "element-wise merges count 0); params = trainable parameters. For EfficientNet-Lite the README's figure "
         "also counts element-wise work, so the compared column there is MACs + element-wise ops.",
         "",
-        "| model | paper MACs M | ours MACs M | Δ | paper params M | ours params M | Δ | int8-friendly |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | paper MACs M | ours MACs M | Δ | paper params M | ours params M | Δ | int8-friendly | source |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, (paper_macs, paper_params, source) in PAPER.items():
         profile = profile_registered(name)
@@ -42,7 +42,8 @@ def main() -> str:
         friendly = "yes" if profile.int8_friendly else f"no ({profile.int8_reason()})"
         lines.append(
             f"| {name} | {paper_macs} | {ours_macs:.1f} | {100 * (ours_macs / paper_macs - 1):+.1f} % | "
-            f"{paper_params} | {ours_params:.3f} | {100 * (ours_params / paper_params - 1):+.1f} % | {friendly} |"
+            f"{paper_params} | {ours_params:.3f} | {100 * (ours_params / paper_params - 1):+.1f} % | {friendly} | "
+            f"{source} |"
         )
     return "\n".join(lines)
 

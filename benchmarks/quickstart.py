@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import write_section  # noqa: E402
 
 from edgecnn.cli import main  # noqa: E402
+from edgecnn.config import load_recipe  # noqa: E402
 
 
 def run(out: Path) -> str:
@@ -23,11 +24,14 @@ def run(out: Path) -> str:
     code = main(["quickstart", "--out", str(out)])
     minutes = (time.perf_counter() - started) / 60
     summary = json.loads((out / "quickstart.json").read_text())
-    metrics = json.loads((out / "runs" / summary["recipe"] / "metrics.json").read_text())
+    run_dir = out / "runs" / summary["recipe"]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    recipe = load_recipe(run_dir / "recipe.yaml")
     lines = [
         "## Quickstart (`edgecnn quickstart`)",
         "",
-        f"MobileNetV2 trained from scratch on the built-in Fashion-MNIST subset; Keras test top-1 "
+        f"`{recipe.model.name}` (width {recipe.model.width}, {recipe.data.image_size} px, weights "
+        f"{recipe.model.weights or 'none'}) trained on `{recipe.data.source}:{recipe.data.path}`; Keras test top-1 "
         f"{100 * metrics['test']['top1']:.2f} % after {metrics['epochs']} epochs ({metrics['train_seconds']:.0f} s "
         f"of training); whole command {minutes:.1f} min, exit code {code}. Latency: batch 1, 2 threads, LiteRT.",
         "",

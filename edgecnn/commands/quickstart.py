@@ -88,5 +88,5 @@ def _acceptance(rows: list[dict]) -> list[str]:
     return [
         f"{mark[drop <= 1.0]} int8 top-1 within 1 point of float32 ({drop:+.2f} points)",
         f"{mark[ratio <= 0.30]} int8 file {ratio:.0%} of float32 (target ≤ 30 %)",
-        f"  int8 p50 is {speedup:.2f}× float32's on this machine",
+        f"  int8 runs {speedup:.2f}× as fast as float32 (p50) on this machine",
     ]
