@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import held_out_images, load_trained, train_tiny_run
 
 pytest.importorskip("onnxruntime", reason="ONNX Runtime extra not installed: pip install edgecnn[onnxruntime]")
 
@@ -44,30 +45,16 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished tiny_cnn run on 16 px built-in digits (10 classes)."""
     pytest.importorskip("tf2onnx", reason="ONNX export needs the [export] extra: pip install edgecnn[export]")
     pytest.importorskip("onnx", reason="ONNX export needs the [export] extra: pip install edgecnn[export]")
-    from edgecnn.export.backend import require_tensorflow_backend
-
-    require_tensorflow_backend()
-    from edgecnn.config import parse_recipe
-    from edgecnn.train.runner import train
-
-    return train(parse_recipe(RECIPE), tmp_path_factory.mktemp("runs")).root
+    return train_tiny_run(RECIPE, tmp_path_factory.mktemp("runs"))
 
 
 @pytest.fixture(scope="module")
 def trained(run_dir: Path):
     """(Keras model, calibration images as the pipeline picks them, held-out images, Keras' held-out probabilities)."""
-    import keras
-
-    from edgecnn.config import parse_recipe
-    from edgecnn.export.calibration import calibration_images
     from edgecnn.export.checks import keras_probabilities
-    from edgecnn.train.runner import load_data
 
-    recipe = parse_recipe(RECIPE)
-    data = load_data(recipe)
-    model = keras.saving.load_model(run_dir / "model.keras", compile=False)
-    calibration = calibration_images(data.train, recipe.export.calibration_images, seed=recipe.train.seed)
-    held_out = np.concatenate([data.val.images, data.test.images])
+    model, data, calibration = load_trained(run_dir, RECIPE)
+    held_out = held_out_images(data)
     return model, calibration, held_out, keras_probabilities(model, held_out)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import held_out_images, load_trained, train_tiny_run
 
 pytest.importorskip("openvino", reason="OpenVINO extra not installed: pip install edgecnn[openvino]")
 
@@ -30,43 +31,17 @@ RECIPE = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def no_openvino_telemetry():
-    """Tests must not phone home: OpenVINO's converter sends usage events unless CI=true or the user opted out.
-
-    Offline, its sender threads also slow every later TensorFlow call in the process about tenfold.
-    """
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CI", "true")
-        yield
-
-
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished tiny_cnn run on 16 px built-in digits (10 classes, 20 images each)."""
-    from edgecnn.export.backend import require_tensorflow_backend
-
-    require_tensorflow_backend()
-    from edgecnn.config import parse_recipe
-    from edgecnn.train.runner import train
-
-    return train(parse_recipe(RECIPE), tmp_path_factory.mktemp("runs")).root
+    return train_tiny_run(RECIPE, tmp_path_factory.mktemp("runs"))
 
 
 @pytest.fixture(scope="module")
 def trained(run_dir: Path):
     """(Keras model, all 200 images, calibration images) of the run, as the exporter sees them."""
-    import keras
-
-    from edgecnn.config import parse_recipe
-    from edgecnn.export.calibration import calibration_images
-    from edgecnn.train.runner import load_data
-
-    recipe = parse_recipe(RECIPE)
-    data = load_data(recipe)
-    images = np.concatenate([data.train.images, data.val.images, data.test.images])
-    calibration = calibration_images(data.train, recipe.export.calibration_images, seed=recipe.train.seed)
-    return keras.saving.load_model(run_dir / "model.keras", compile=False), images, calibration
+    model, data, calibration = load_trained(run_dir, RECIPE)
+    return model, np.concatenate([data.train.images, held_out_images(data)]), calibration
 
 
 @pytest.fixture(scope="module")
