@@ -99,6 +99,10 @@ class ExportConfig(_Section):
         default_factory=lambda: [ExportTarget(precision="float32"), ExportTarget(precision="int8")]
     )
     calibration_images: int = Field(200, ge=1, le=100_000)
+    max_drop: float | None = Field(
+        None, description="int8 accuracy budget in validation top-1 points; over it, accuracy control tries "
+        "remedies and fails the export if none meets it (null: no control)",
+    )
 
 
 class Recipe(_Section):

@@ -49,7 +49,9 @@ def test_unknown_model_suggests_close_names():
 
 def test_unsupported_export_precision():
     message = error_of(recipe_with("export", targets=[{"format": "tflite", "precision": "int4"}]))
-    expected = "export.targets.0: format 'tflite' supports precisions float32, float16, dynamic, int8; got 'int4'"
+    expected = (
+        "export.targets.0: format 'tflite' supports precisions float32, float16, dynamic, int8, int16x8; got 'int4'"
+    )
     assert expected in message
 
 

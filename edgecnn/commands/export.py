@@ -19,6 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--out", default="bundles", help="parent directory of bundles (default: bundles)")
     parser.add_argument("--calibration", type=int, default=None, help="number of int8 calibration images")
+    parser.add_argument(
+        "--max-drop", type=float, default=None, metavar="POINTS",
+        help="int8 accuracy budget in validation top-1 points (default: the recipe's export.max_drop); over it, "
+        "name the culprit layers and try remedies, failing if none meets it",
+    )
 
 
 def targets(args: argparse.Namespace, recipe) -> list[tuple[str, str]]:
@@ -44,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         check_target(format_name, precision)  # fail before any slow conversion
     from edgecnn.export.pipeline import export_run
 
-    results = [export_run(args.run, f, p, args.out, args.calibration) for f, p in pairs]
+    results = [export_run(args.run, f, p, args.out, args.calibration, args.max_drop) for f, p in pairs]
     for result in results:
         print(f"  {result.bundle_dir}")
     failed = [r for r in results if not r.passed]

@@ -7,6 +7,9 @@ import numpy as np
 from edgecnn.data import ImageSet
 from edgecnn.data.split import per_class_limit
 
+# Precisions whose activation ranges come from calibration images.
+CALIBRATED_PRECISIONS = ("int8", "int16x8")
+
 
 def calibration_images(train: ImageSet, count: int, seed: int = 0) -> np.ndarray:
     """About `count` training images, the same number from every class (fewer if a class is small)."""

@@ -13,6 +13,7 @@ THRESHOLDS: dict[str, dict[str, float]] = {
     "float16": {"max_abs_diff": 1e-2, "min_agreement": 0.99},
     "dynamic": {"max_abs_diff": 1.0, "min_agreement": 0.99},
     "int8": {"max_abs_diff": 1.0, "min_agreement": 0.99},
+    "int16x8": {"max_abs_diff": 1.0, "min_agreement": 0.99},
 }
 
 

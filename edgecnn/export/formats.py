@@ -28,7 +28,7 @@ FORMATS: dict[str, FormatSpec] = {
     "tflite": FormatSpec(
         name="tflite",
         suffix=".tflite",
-        precisions=("float32", "float16", "dynamic", "int8"),
+        precisions=("float32", "float16", "dynamic", "int8", "int16x8"),
         module="edgecnn.export.tflite",
         description="TensorFlow Lite flatbuffer for LiteRT (built-in ops only)",
     ),

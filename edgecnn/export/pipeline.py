@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from edgecnn import __version__, atomic
+from edgecnn.export import accuracy
 from edgecnn.export.backend import require_tensorflow_backend
-from edgecnn.export.calibration import calibration_images
+from edgecnn.export.calibration import CALIBRATED_PRECISIONS, calibration_images
 from edgecnn.export.checks import keras_probabilities, parity_checks, runtime_probabilities
 from edgecnn.export.formats import check_target, get_format
 from edgecnn.models import get as get_model
@@ -33,7 +35,14 @@ class ExportResult:
             f"val top-1 {parity['export_top1']:.2%} (Keras {parity['keras_top1']:.2%}, "
             f"drop {parity['top1_drop_points']:+.2f} pt), agreement {parity['top1_agreement']:.2%}, "
             f"max |Δp| {parity['max_abs_prob_diff']:.1e} — checks {verdict}"
+            + self._accuracy_control_summary()
         )
+
+    def _accuracy_control_summary(self) -> str:
+        control = self.manifest.checks.get("accuracy_control")
+        if control is None:
+            return ""
+        return f"; within {control['max_drop_points']} pt by {control['kept']} ({len(control['attempts'])} tried)"
 
 
 def export_run(
@@ -42,8 +51,12 @@ def export_run(
     precision: str = "float32",
     out_root: str | Path = "bundles",
     calibration_count: int | None = None,
+    max_drop: float | None = None,
 ) -> ExportResult:
-    """Export a finished run to out_root/<recipe>-<format>-<precision>/ and record parity and accuracy checks."""
+    """Export a finished run to out_root/<recipe>-<format>-<precision>/ and record parity and accuracy checks.
+
+    `max_drop` (validation top-1 points, default: the recipe's export.max_drop) turns on accuracy control.
+    """
     check_target(format_name, precision)
     require_tensorflow_backend()
     import keras
@@ -57,19 +70,23 @@ def export_run(
     data = load_data(recipe)
     if data.class_names != labels:
         raise ValueError(f"{run.root}: labels.txt {labels} do not match the data's classes {data.class_names}")
+    max_drop = accuracy.budget(format_name, precision, recipe.export.max_drop if max_drop is None else max_drop)
     count = calibration_count or recipe.export.calibration_images
     calibration = calibration_images(data.train, count, seed=recipe.train.seed)
     check_set = data.val if len(data.val) else data.test
 
     spec = get_format(format_name)
     bundle_dir = Path(out_root) / f"{recipe.name}-{format_name}-{precision}"
-    with atomic.temporary_sibling(bundle_dir) as tmp:
-        tmp.mkdir()
-        model_path = spec.load().export(model, precision, calibration, tmp)
+    keras_probs = keras_probabilities(model, check_set)
+
+    def build(target: Path, export_model: Callable[[Path], Path], built_precision: str) -> Manifest:
+        """Export into a new dir `target`, reload it through the device runtime and record its checks."""
+        target.mkdir()
+        model_path = export_model(target)
         manifest = Manifest(
             name=bundle_dir.name,
             format=format_name,
-            precision=precision,
+            precision=built_precision,
             model_file=model_path.name,
             labels=labels,
             input={"height": recipe.data.image_size, "width": recipe.data.image_size},
@@ -78,20 +95,25 @@ def export_run(
             size_bytes=model_path.stat().st_size,
             edgecnn_version=__version__,
         )
-        write_manifest(tmp, manifest)
-        predictor = load(tmp)
+        write_manifest(target, manifest)
         parity = parity_checks(
-            keras_probabilities(model, check_set), runtime_probabilities(predictor, check_set),
-            check_set.labels, precision,
+            keras_probs, runtime_probabilities(load(target), check_set), check_set.labels, built_precision
         )
         describe = getattr(spec.load(), "describe", None)
         manifest.checks = {
             "parity": parity,
-            "calibration_images": int(len(calibration)) if precision == "int8" else 0,
+            "calibration_images": int(len(calibration)) if built_precision in CALIBRATED_PRECISIONS else 0,
             "check_split": "val" if len(data.val) else "test",
             **(describe(model_path) if describe else {}),
         }
-        write_manifest(tmp, manifest)
+        write_manifest(target, manifest)
+        return manifest
+
+    with atomic.temporary_sibling(bundle_dir) as tmp:
+        manifest = build(tmp, lambda target: spec.load().export(model, precision, calibration, target), precision)
+        if max_drop is not None:
+            inputs = accuracy.QuantisationInputs(model, calibration, data.train, check_set, recipe.train.seed)
+            manifest = accuracy.control(manifest, tmp, build, inputs, max_drop)
     result = ExportResult(bundle_dir, manifest)
     print(result.summary())
     return result

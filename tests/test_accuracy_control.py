@@ -1,0 +1,152 @@
+"""Accuracy control: a model whose logits int8 cannot hold is diagnosed, recovered, or refused without a bundle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgecnn.config import parse_recipe
+from edgecnn.export import accuracy
+from edgecnn.export.formats import FORMATS
+
+RECIPE = {
+    "name": "outlier",
+    # The ONNX tests' recipe: 40 digits per class, 100 validation images, ~85 % validation top-1 in a few seconds.
+    "data": {
+        "source": "builtin", "path": "digits", "image_size": 16, "max_per_class": 40,
+        "val_fraction": 0.25, "test_fraction": 0.25,
+    },
+    "model": {"name": "tiny_cnn", "dropout": 0.0},
+    "train": {"epochs": 8, "batch_size": 16, "learning_rate": 0.01},
+    "export": {"calibration_images": 100},
+}
+# Softmax ignores a constant shift of the logits, so Keras' accuracy is unchanged, but the logits tensor's int8
+# range grows from about ±10 to 0..1010: one step of 3.9 swallows the differences between classes.
+LOGIT_SHIFT = 1000.0
+# Measured on the 100 validation images (Keras 85 %): int8 loses 52 points whatever the calibration set; float
+# FC + softmax gains 1 image (86 %); int16x8 (step 0.03) loses 1 image (84 %).
+INT8_DROP, FALLBACK_DROP, INT16X8_DROP = 52.0, -1.0, 1.0
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished tiny_cnn run whose classifier bias is shifted by LOGIT_SHIFT (same predictions in float)."""
+    from edgecnn.export.backend import require_tensorflow_backend
+
+    require_tensorflow_backend()
+    import keras
+
+    from edgecnn.train.runner import train
+
+    run = train(parse_recipe(RECIPE), tmp_path_factory.mktemp("runs"))
+    model = keras.saving.load_model(run.model, compile=False)
+    dense = model.get_layer("predictions")
+    kernel, bias = dense.get_weights()
+    dense.set_weights([kernel, bias + LOGIT_SHIFT])
+    model.save(run.model)
+    return run.root
+
+
+def test_strategy_table_matches_the_format_table() -> None:
+    assert set(accuracy.STRATEGIES) == {name for name, spec in FORMATS.items() if "int8" in spec.precisions}
+    for format_name, strategies in accuracy.STRATEGIES.items():
+        for strategy in strategies:
+            assert strategy.precision in FORMATS[format_name].precisions, (format_name, strategy.name)
+    assert "int16x8" in FORMATS["tflite"].precisions
+
+
+def test_budget_applies_to_int8_of_formats_with_strategies(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert accuracy.budget("tflite", "int8", 0.5) == 0.5
+    assert accuracy.budget("tflite", "float32", 0.5) is None  # float exports are checked by parity alone
+    assert accuracy.budget("onnx", "int8", None) is None
+    monkeypatch.delitem(accuracy.STRATEGIES, "openvino")
+    with pytest.raises(ValueError, match="has strategies for tflite, onnx int8 exports; got format 'openvino'"):
+        accuracy.budget("openvino", "int8", 0.5)
+    assert parse_recipe({**RECIPE, "export": {"max_drop": 0.5}}).export.max_drop == 0.5
+    assert parse_recipe(RECIPE).export.max_drop is None
+
+
+@pytest.mark.slow
+def test_diagnosis_names_the_logits_and_float_fallback_recovers(run_dir: Path, tmp_path: Path) -> None:
+    from edgecnn.export.pipeline import export_run
+    from edgecnn.runtime import load
+
+    result = export_run(run_dir, "tflite", "int8", tmp_path, max_drop=0.5)
+    control = result.manifest.checks["accuracy_control"]
+    worst, *others = control["diagnosis"]
+    assert (worst["keras_layer"], worst["op"]) == ("predictions", "FULLY_CONNECTED")
+    assert worst["noise_to_signal"] > 1.0 and all(layer["noise_to_signal"] < 0.05 for layer in others)
+    outcomes = [(a["strategy"], a["top1_drop_points"], a["meets_budget"]) for a in control["attempts"]]
+    assert outcomes == [
+        ("baseline", INT8_DROP, False),
+        ("larger_calibration", INT8_DROP, False),  # more images of the same distribution: the same range
+        ("float_fallback", FALLBACK_DROP, True),
+    ]
+    assert control["attempts"][1]["calibration_images"] == 200  # every training image
+    assert control["attempts"][2]["float_layers"][0] == worst["tensor"]
+    assert control["kept"] == "float_fallback" and result.manifest.precision == "int8"
+
+    bundle = result.bundle_dir
+    assert bundle == tmp_path / "outlier-tflite-int8" and sorted(p.name for p in tmp_path.iterdir()) == [bundle.name]
+    written = json.loads((bundle / "bundle.json").read_text())
+    assert written["checks"]["accuracy_control"]["kept"] == "float_fallback"
+    assert {"DEQUANTIZE", "FULLY_CONNECTED", "SOFTMAX"} <= set(written["checks"]["ops"])
+    # QuantizationDebugger writes float input and output (a QUANTIZE op inside); the runtime feeds either.
+    assert load(bundle).info()["input_dtype"] == "float32"
+
+
+@pytest.mark.slow
+def test_impossible_budget_fails_listing_attempts_and_leaves_no_bundle(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from edgecnn.cli import main
+
+    out = tmp_path / "bundles"
+    args = ["export", str(run_dir), "--format", "tflite", "--precision", "int8", "--out", str(out)]
+    assert main([*args, "--max-drop", "-10"]) == 2
+    error = capsys.readouterr().err
+    assert "outlier-tflite-int8: no export kept validation top-1 within -10.0 points of Keras" in error
+    rows = {line.split()[0]: line.split()[2] for line in error.splitlines() if line.endswith("over budget")}
+    assert rows == {"baseline": "+52.00", "larger_calibration": "+52.00", "float_fallback": "-1.00", "int16x8": "+1.00"}
+    assert "worst int8 layers: predictions (1.11)" in error
+    assert list(out.iterdir()) == []  # neither the bundle nor a temporary attempt
+
+
+@pytest.mark.slow
+def test_int16x8_runs_on_builtin_ops_through_the_runtime(run_dir: Path, tmp_path: Path) -> None:
+    from edgecnn.export.pipeline import export_run
+    from edgecnn.runtime import load
+
+    result = export_run(run_dir, "tflite", "int16x8", tmp_path)
+    checks = result.manifest.checks
+    assert result.passed and checks["parity"]["top1_drop_points"] == INT16X8_DROP
+    assert checks["ops"] == ["CONV_2D", "DEQUANTIZE", "FULLY_CONNECTED", "MAX_POOL_2D", "MEAN", "QUANTIZE", "SOFTMAX"]
+    assert checks["calibration_images"] == 100 and "accuracy_control" not in checks
+    predictor = load(result.bundle_dir)
+    assert (predictor.info()["input_dtype"], predictor.info()["output_dtype"]) == ("float32", "float32")
+    probabilities = predictor.predict(np.zeros((2, 16, 16, 3), np.uint8))
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-3)
+
+    from edgecnn.runtime.backends.litert import _interpreter_class
+
+    interpreter_class, _ = _interpreter_class()
+    interpreter = interpreter_class(model_path=str(result.bundle_dir / "model.tflite"))
+    activation_types = {np.dtype(t["dtype"]).name for t in interpreter.get_tensor_details()}
+    assert "int16" in activation_types and "int8" in activation_types  # int16 activations, int8 weights
+
+
+@pytest.mark.slow
+def test_openvino_accuracy_control_reverts_layers_to_float(run_dir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("nncf", reason="OpenVINO int8 needs the [export] extra: pip install edgecnn[export]")
+    from edgecnn.export.pipeline import export_run
+
+    # NNCF leaves the logits unquantised (the shift costs nothing) but its int8 loses 1 image: over a 0.5 budget.
+    result = export_run(run_dir, "openvino", "int8", tmp_path, max_drop=0.5)
+    control = result.manifest.checks["accuracy_control"]
+    outcomes = [(a["strategy"], a["top1_drop_points"], a["meets_budget"]) for a in control["attempts"]]
+    assert outcomes == [("baseline", 1.0, False), ("nncf_accuracy_control", 0.0, True)]
+    assert result.manifest.checks["fake_quantize_nodes"] == 3  # one of 4 quantisers reverted to float
+    assert result.passed and control["kept"] == "nncf_accuracy_control"
