@@ -45,9 +45,13 @@ class LiteRTBackend:
         interpreter_class, self._package = _interpreter_class()
         try:
             self._interpreter = interpreter_class(model_path=str(model_path), num_threads=threads)
-            self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise BundleError(f"{model_path}: not a valid TFLite model ({exc})") from exc
+        try:
+            self._interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            # The file parsed, but a kernel refused its tensors (e.g. int16x8 ranges that overflow a kernel).
+            raise BundleError(f"{model_path}: LiteRT could not prepare this model's ops ({exc})") from exc
         self._threads = threads
         self._input = self._interpreter.get_input_details()[0]
         self._output = self._interpreter.get_output_details()[0]
