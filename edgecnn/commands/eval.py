@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgecnn.commands.bench import positive_int
+from edgecnn.commands.arguments import positive_int
 
 if TYPE_CHECKING:
     from edgecnn.data import DataSplits, ImageSet

@@ -14,6 +14,8 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
+from edgecnn.commands.arguments import positive_int
+
 if TYPE_CHECKING:
     from edgecnn.models.profile import LayerProfile, ModelProfile
 
@@ -43,13 +45,6 @@ LAYER_COLUMNS = [
     ("macs", "MACs", "{:,}"),
 ]
 
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
