@@ -36,6 +36,17 @@ class ExportResult:
             f"drop {parity['top1_drop_points']:+.2f} pt), agreement {parity['top1_agreement']:.2%}, "
             f"max |Δp| {parity['max_abs_prob_diff']:.1e} — checks {verdict}"
             + self._accuracy_control_summary()
+            + self._delegation_summary()
+        )
+
+    def _delegation_summary(self) -> str:
+        report = self.manifest.checks.get("xnnpack")
+        if report is None:
+            return ""
+        left = ", ".join(f"{op} ×{n}" for op, n in report["undelegated"].items()) or "none"
+        return (
+            f"\n  XNNPACK: {report['delegated']}/{report['ops']} ops delegated in {report['partitions']} "
+            f"partition(s); not delegated: {left}"
         )
 
     def _accuracy_control_summary(self) -> str:

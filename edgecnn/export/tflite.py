@@ -11,6 +11,7 @@ import numpy as np
 
 from edgecnn.export.backend import require_tensorflow_backend
 from edgecnn.export.calibration import require_calibration
+from edgecnn.export.lowering import lowered
 from edgecnn.export.savedmodel import SIGNATURE, write_saved_model
 
 MODEL_FILE = "model.tflite"
@@ -83,7 +84,11 @@ def converter(model, precision: str, calibration_images: np.ndarray | None = Non
     import tensorflow as tf
 
     with tempfile.TemporaryDirectory(prefix="edgecnn-savedmodel-") as tmp:
-        saved = write_saved_model(model, Path(tmp) / "saved_model")
+        # The SavedModel is traced with activations rewritten for the precision's kernels (see lowering.py).
+        with lowered(model, precision) as rewrites:
+            saved = write_saved_model(model, Path(tmp) / "saved_model")
+        if rewrites:
+            print(f"lowered for LiteRT {precision}: " + ", ".join(f"{n} × {k}" for k, n in rewrites.items()))
         configured = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=[SIGNATURE])
         # Built-in ops only: Flex (select TF) ops would need the full TF runtime on the device.
         configured.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -114,9 +119,15 @@ def op_names(model_path: str | Path) -> list[str]:
 
 
 def describe(model_path: str | Path) -> dict:
-    """Op facts recorded in bundle.json; a custom (non-built-in) op is an error, since LiteRT cannot run it."""
+    """Op facts recorded in bundle.json: the op list, and which ops XNNPACK (LiteRT's CPU engine) does not delegate.
+
+    A custom (non-built-in) op is an error, since LiteRT cannot run it. An undelegated op is not an error, but each
+    one splits the delegated graph and runs on a slower reference kernel, so it is recorded and printed.
+    """
+    from edgecnn.runtime.backends.litert import open_model
+
     ops = op_names(model_path)
     custom = sorted({op for op in ops if op.startswith("Flex") or op == "CUSTOM"})
     if custom:
         raise ValueError(f"{model_path}: contains non-built-in ops {custom}; edge runtimes cannot run them")
-    return {"ops": sorted(set(ops)), "op_count": len(ops)}
+    return {"ops": sorted(set(ops)), "op_count": len(ops), "xnnpack": open_model(Path(model_path)).delegation()}

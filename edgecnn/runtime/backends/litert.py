@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,38 @@ class LiteRTBackend:
         self._interpreter.invoke()
         raw = self._interpreter.get_tensor(self._output["index"])
         return dequantize(raw, self._output["quantization"])[0]
+
+    def delegation(self) -> dict[str, Any]:
+        """Which ops the CPU delegate (XNNPACK) took over and which stay on LiteRT's own kernels.
+
+        After delegation the interpreter lists the model's original ops plus one DELEGATE op per partition. Walking
+        back from the outputs through whichever node produces each tensor now (a partition's DELEGATE op wins over
+        the original op) reaches exactly the execution plan: the original ops reached are the undelegated ones.
+        """
+        ops = self._interpreter._get_ops_details()
+        partitions = [op for op in ops if op["op_name"] == "DELEGATE"]
+        originals = [op for op in ops if op["op_name"] != "DELEGATE"]
+        producer = {int(t): op for op in originals + partitions for t in op["outputs"]}
+        reached: set[int] = set()
+        seen: set[int] = set()
+        pending = [int(detail["index"]) for detail in self._interpreter.get_output_details()]
+        while pending:
+            tensor = pending.pop()
+            if tensor in seen or tensor not in producer:
+                continue
+            seen.add(tensor)
+            node = producer[tensor]
+            reached.add(int(node["index"]))
+            pending.extend(int(t) for t in node["inputs"] if t >= 0)
+        undelegated = Counter(op["op_name"] for op in originals if int(op["index"]) in reached)
+        total = len(originals)
+        return {
+            "ops": total,
+            "delegated": total - sum(undelegated.values()),
+            "delegated_share": (total - sum(undelegated.values())) / total if total else 0.0,
+            "partitions": sum(1 for op in partitions if int(op["index"]) in reached),
+            "undelegated": dict(sorted(undelegated.items())),
+        }
 
     def info(self) -> dict[str, Any]:
         return {
