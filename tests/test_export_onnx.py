@@ -105,8 +105,8 @@ def test_int8_bundle_is_qdq_and_agrees_with_keras_on_held_out_images(trained, on
 
     checks = predictor.manifest.checks
     assert checks["calibration_images"] == 100
-    assert checks["onnx_metadata"] == {"precision": "int8", "calibration_method": "minmax"}
-    # QDQ: per-channel int8 weights of both convolutions and the dense layer, int8 activations between them.
+    assert checks["onnx_metadata"] == {"precision": "int8", "calibration_method": "minmax", "activation_type": "uint8"}
+    # QDQ: per-channel int8 weights of both convolutions and the dense layer, uint8 activations between them.
     assert checks["op_counts"]["QuantizeLinear"] >= 5 and checks["op_counts"]["DequantizeLinear"] >= 8
     assert checks["op_counts"]["Conv"] == 2
 
@@ -138,17 +138,45 @@ def test_export_is_deterministic_and_calibration_is_selectable(
 
     (tmp_path / "entropy").mkdir()
     entropy = export(model, "int8", calibration, tmp_path / "entropy", calibration_method="entropy")
-    assert describe(entropy)["onnx_metadata"] == {"precision": "int8", "calibration_method": "entropy"}
+    assert describe(entropy)["onnx_metadata"] == {
+        "precision": "int8", "calibration_method": "entropy", "activation_type": "uint8"
+    }
     assert top1_agreement(keras_probs, load(entropy).predict(held_out)) >= MIN_INT8_AGREEMENT
 
 
-def test_export_rejects_unknown_precision_and_calibration_method(tmp_path: Path) -> None:
+def activation_zero_point_types(model_path: Path) -> set[str]:
+    """Element types of the zero points of the QuantizeLinear nodes (activations; weights are stored quantised)."""
+    import onnx
+
+    graph = onnx.load(str(model_path)).graph
+    types = {tensor.name: tensor.data_type for tensor in graph.initializer}
+    return {
+        onnx.TensorProto.DataType.Name(types[node.input[2]]) for node in graph.node if node.op_type == "QuantizeLinear"
+    }
+
+
+@pytest.mark.slow
+def test_activation_type_is_selectable_and_recorded(trained, onnx_bundles: dict[str, Path], tmp_path: Path) -> None:
+    from edgecnn.export.onnx import ACTIVATION_TYPE, describe, export
+
+    model, calibration, held_out, keras_probs = trained
+    assert ACTIVATION_TYPE == "uint8" and activation_zero_point_types(onnx_bundles["int8"] / "model.onnx") == {"UINT8"}
+    signed = export(model, "int8", calibration, tmp_path, activation_type="int8")
+    assert activation_zero_point_types(signed) == {"INT8"}
+    metadata = describe(signed)["onnx_metadata"]
+    assert metadata == {"precision": "int8", "calibration_method": "minmax", "activation_type": "int8"}
+    assert top1_agreement(keras_probs, load(signed).predict(held_out)) >= MIN_INT8_AGREEMENT
+
+
+def test_export_rejects_unknown_precision_calibration_method_and_activation_type(tmp_path: Path) -> None:
     from edgecnn.export.onnx import export
 
     with pytest.raises(ValueError, match=r"ONNX precision must be one of float32, int8, got 'float16'"):
         export(None, "float16", None, tmp_path)
     with pytest.raises(ValueError, match=r"calibration method must be one of minmax, entropy, percentile, got 'kl'"):
         export(None, "int8", np.zeros((1, 8, 8, 3), np.uint8), tmp_path, calibration_method="kl")
+    with pytest.raises(ValueError, match=r"ONNX activation type must be one of uint8, int8, got 'int16'"):
+        export(None, "int8", np.zeros((1, 8, 8, 3), np.uint8), tmp_path, activation_type="int16")
 
 
 def test_corrupt_onnx_files_raise_bundle_error(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ and if none is, `AccuracyBudgetError` carries the table of attempts and no bundl
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
 import shutil
@@ -30,6 +31,10 @@ CULPRIT_NOISE_TO_SIGNAL = 0.1
 # Their output scale is fixed by the op (softmax: 1/256), not calibrated: a large error there comes from upstream.
 FIXED_RANGE_OPS = frozenset({"SOFTMAX", "LOGISTIC", "TANH"})
 LARGER_CALIBRATION_FACTOR = 4
+# ONNX float fallback: calibration images whose float and int8 activations are compared (every intermediate tensor
+# of both models is kept in memory), and the most harmful activations it leaves in float, one more per attempt.
+ONNX_DIAGNOSIS_IMAGES = 8
+ONNX_MAX_FLOAT_ACTIVATIONS = 4
 
 
 class AccuracyBudgetError(ValueError):
@@ -103,9 +108,18 @@ def diagnose(model, calibration: np.ndarray, top: int = 5) -> list[dict]:
 
 
 def _noise_to_signal(float_tensors, quant_tensors, scale: float, zero_point: int) -> float:
-    errors = [(np.asarray(q, np.float32) - zero_point) * scale - f for f, q in zip(float_tensors, quant_tensors)]
-    spread = np.std(np.concatenate([np.ravel(f) for f in float_tensors]))
-    return float(np.sqrt(np.mean(np.concatenate([np.ravel(e) ** 2 for e in errors]))) / max(float(spread), 1e-12))
+    """QuantizationDebugger metric: `noise_to_signal` of the dequantised int8 outputs."""
+    return noise_to_signal(float_tensors, [(np.asarray(q, np.float32) - zero_point) * scale for q in quant_tensors])
+
+
+def noise_to_signal(reference: Iterable[np.ndarray], received: Iterable[np.ndarray]) -> float:
+    """RMSE of `received` against `reference` over the reference's standard deviation (tensor lists, same shapes).
+
+    Unlike a signal-to-noise ratio over the tensor's norm, a constant offset (logits around 1000) adds no signal.
+    """
+    reference = np.concatenate([np.ravel(np.asarray(tensor, np.float32)) for tensor in reference])
+    received = np.concatenate([np.ravel(np.asarray(tensor, np.float32)) for tensor in received])
+    return float(np.sqrt(np.mean((received - reference) ** 2)) / max(float(np.std(reference)), 1e-12))
 
 
 def _keras_layer_names(model) -> set[str]:
@@ -143,7 +157,9 @@ def _tflite_larger_calibration(inputs: QuantisationInputs, target: Path) -> tupl
 
 
 def _tflite_float_fallback(inputs: QuantisationInputs, target: Path) -> tuple[Path, dict]:
+    """The diagnosed layers in float, the rest int8, with the int8 bundle's uint8 input and output."""
     import tensorflow as tf
+    from tensorflow.lite.python import convert
 
     from edgecnn.export import tflite
 
@@ -153,8 +169,19 @@ def _tflite_float_fallback(inputs: QuantisationInputs, target: Path) -> tuple[Pa
             converter=converter, debug_dataset=tflite._representative(inputs.calibration[:1]),
             debug_options=options,
         )
-        path = Path(target) / tflite.MODEL_FILE
-        path.write_bytes(debugger.get_nondebug_quantized_model())
+        # debugger.get_nondebug_quantized_model() is this call with float input and output; the converter's own
+        # int8 path passes its inference types here too (a float last layer gets a QUANTIZE op before the output).
+        quantized = convert.mlir_quantize(
+            debugger.calibrated_model,
+            disable_per_channel=converter._experimental_disable_per_channel,
+            fully_quantize=options.fully_quantize,
+            input_data_type=converter.inference_input_type,
+            output_data_type=converter.inference_output_type,
+            denylisted_ops=options.denylisted_ops,
+            denylisted_nodes=options.denylisted_nodes,
+        )
+    path = Path(target) / tflite.MODEL_FILE
+    path.write_bytes(quantized)
     return path, {"float_layers": list(inputs.culprits)}
 
 
@@ -171,6 +198,104 @@ def _onnx_calibration(method: str) -> Callable[[QuantisationInputs, Path], tuple
         return path, {"calibration_method": method}
 
     return export
+
+
+def diagnose_onnx(prepared: Path, quantized: Path, images: np.ndarray, scratch: Path, top: int) -> list[dict]:
+    """The activations of an ONNX QDQ model that int8 hurts most, worst first, with the nodes to leave in float.
+
+    onnxruntime's qdq_loss_debug runs the float and the QDQ graph on the same images and matches their activations;
+    each one's error is `noise_to_signal` of the QDQ value against the float one. That error accumulates downstream,
+    so activations are ranked by the error they add over the worst input of the node that makes them.
+    """
+    import onnx
+    from onnxruntime.quantization import qdq_loss_debug
+
+    from edgecnn.export import onnx as onnx_export
+
+    activations = {}
+    for role, model in (("float", prepared), ("qdq", quantized)):
+        augmented = scratch / f"{role}-activations.onnx"
+        qdq_loss_debug.modify_model_output_intermediate_tensors(str(model), str(augmented))
+        reader = onnx_export.CalibrationImages(onnx_export.input_name(model), images)
+        activations[role] = qdq_loss_debug.collect_activations(str(augmented), reader)
+    matching = qdq_loss_debug.create_activation_matching(activations["qdq"], activations["float"])
+    matched = {name: match for name, match in matching.items() if "float" in match}
+    errors = {
+        name: error["xmodel_err"]
+        for name, error in qdq_loss_debug.compute_activation_error(matched, noise_to_signal).items()
+    }
+
+    graph = onnx.load(str(prepared), load_external_data=False).graph
+    producers = {output: node for node in graph.node for output in node.output}
+    consumers: dict[str, list[str]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node.name)
+
+    @functools.cache
+    def upstream(tensor: str) -> tuple[tuple[str, ...], float]:
+        """The nodes from the nearest matched activations to `tensor`, and the worst error among those activations.
+
+        A tensor the quantiser fused away (a Conv output before its Relu) has no QDQ value: look through it.
+        """
+        node = producers[tensor]
+        nodes, worst = (node.name,), 0.0
+        for name in node.input:
+            if name in errors:
+                worst = max(worst, errors[name])
+            elif name in producers:
+                more, error = upstream(name)
+                nodes, worst = nodes + more, max(worst, error)
+        return nodes, worst
+
+    rows = []
+    for tensor, error in errors.items():
+        if tensor not in producers:
+            continue  # a graph input: no node to leave in float
+        nodes, upstream_error = upstream(tensor)
+        # Its consumers stay float too: a quantised consumer would put the tensor back on the same int8 grid.
+        float_nodes = list(dict.fromkeys([*reversed(nodes), *consumers.get(tensor, [])]))
+        rows.append({
+            "tensor": tensor, "node": producers[tensor].name, "op": producers[tensor].op_type,
+            "noise_to_signal": round(error, 4), "added_noise_to_signal": round(error - upstream_error, 4),
+            "float_nodes": float_nodes,
+        })
+    return sorted(rows, key=lambda row: -row["added_noise_to_signal"])[:top]
+
+
+def _onnx_float_fallback(inputs: QuantisationInputs, target: Path) -> tuple[Path, dict]:
+    """int8 QDQ with the worst activations' nodes in `nodes_to_exclude`, one more activation per try until within
+    budget (measured on the validation split like the pipeline's parity check) or ONNX_MAX_FLOAT_ACTIVATIONS."""
+    from edgecnn.export import onnx as onnx_export
+    from edgecnn.export.checks import keras_probabilities, parity_checks
+    from edgecnn.runtime.backends.onnxruntime import open_model
+
+    keras_probs = keras_probabilities(inputs.model, inputs.validation)
+    with tempfile.TemporaryDirectory(prefix="edgecnn-onnx-") as tmp:
+        scratch = Path(tmp)
+        float_model = onnx_export.convert_float32(inputs.model, scratch / "float32.onnx")
+        prepared = onnx_export.prepare(float_model, scratch / "prepared.onnx")
+        candidate = scratch / onnx_export.MODEL_FILE
+        onnx_export.quantize(prepared, candidate, inputs.calibration, onnx_export.Int8Settings())
+        diagnosis = diagnose_onnx(
+            prepared, candidate, inputs.calibration[:ONNX_DIAGNOSIS_IMAGES], scratch, ONNX_MAX_FLOAT_ACTIVATIONS
+        )
+        if not diagnosis:
+            raise ValueError(f"{prepared.name}: no int8 activation to leave in float (no node makes one)")
+        tries = []
+        for count in range(1, len(diagnosis) + 1):
+            nodes = tuple(dict.fromkeys(node for row in diagnosis[:count] for node in row["float_nodes"]))
+            facts = onnx_export.quantize(
+                prepared, candidate, inputs.calibration, onnx_export.Int8Settings(nodes_to_exclude=nodes)
+            )
+            backend = open_model(candidate)
+            probabilities = np.stack([backend.run(image[None]) for image in inputs.validation.images])
+            drop = parity_checks(keras_probs, probabilities, inputs.validation.labels, "int8")["top1_drop_points"]
+            tries.append({"float_activations": count, "float_nodes": len(nodes), "top1_drop_points": drop})
+            if drop <= inputs.max_drop:
+                break
+        path = onnx_export.save(candidate, Path(target) / onnx_export.MODEL_FILE, "int8", facts)
+    return path, {"float_nodes": list(nodes), "onnx_diagnosis": diagnosis, "float_node_tries": tries}
 
 
 def _openvino_accuracy_control(inputs: QuantisationInputs, target: Path) -> tuple[Path, dict]:
@@ -209,13 +334,16 @@ STRATEGIES: dict[str, tuple[Strategy, ...]] = {
         Strategy("larger_calibration", "int8", f"int8 calibrated on {LARGER_CALIBRATION_FACTOR}x the images",
                  _tflite_larger_calibration),
         Strategy("float_fallback", "int8", "int8 with the diagnosed layers left in float (QuantizationDebugger "
-                 "denylisted_nodes; float input and output)", _tflite_float_fallback),
+                 "denylisted_nodes; uint8 input and output)", _tflite_float_fallback),
         Strategy("int16x8", "int16x8", "16-bit activations, int8 weights", _tflite_int16x8),
     ),
     "onnx": (
         Strategy("entropy_calibration", "int8", "int8 QDQ with entropy calibration", _onnx_calibration("entropy")),
         Strategy("percentile_calibration", "int8", "int8 QDQ with percentile calibration",
                  _onnx_calibration("percentile")),
+        Strategy("float_fallback", "int8", "int8 QDQ with the nodes of the activations int8 hurts most (float vs "
+                 "QDQ activations, onnxruntime qdq_loss_debug) in nodes_to_exclude, worst first, until within "
+                 "max_drop", _onnx_float_fallback),
     ),
     "openvino": (
         Strategy("nncf_accuracy_control", "int8", "nncf.quantize_with_accuracy_control on the validation split: "

@@ -5,7 +5,8 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
@@ -24,6 +25,17 @@ INSTALL_HINT = "pip install edgecnn[export]"
 # in range (what TFLite's converter does); entropy and percentile clip outliers, which can help wide ranges.
 CALIBRATION_METHODS: dict[str, str] = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
 
+# Activation type name → onnxruntime.quantization.QuantType member; weights are always QInt8, per channel.
+ACTIVATION_TYPES: dict[str, str] = {"uint8": "QUInt8", "int8": "QInt8"}
+# uint8 activations (ORT's U8S8 kernels) by default: faster in every run. MobileNetV2 1.0, 1000 classes, random
+# calibration, ORT 1.31, 2-core AMD EPYC with AVX-512 VNNI shared with other jobs (load 3-5); latency vs float32 in
+# the same process, variants interleaved, median of per-round ratios (1 thread: wall / calling thread's CPU time):
+#   224 px: uint8 0.47x / 0.48x (1 thread), 0.50x (2 threads); int8 0.75x / 0.78x, 0.79x
+#   32 px:  uint8 0.41x / 0.41x,            0.52x;             int8 0.73x / 0.72x, 0.94x
+# ORT's docs warn that x86 CPUs without VNNI run U8S8 with VPMADDUBSW, whose 16-bit sums can saturate; there, and if
+# the parity check fails, export with activation_type="int8".
+ACTIVATION_TYPE = "uint8"
+
 # Keys of the model's metadata_props that describe() copies into bundle.json.
 METADATA_PREFIX = "edgecnn."
 
@@ -38,8 +50,8 @@ def _require(module: str) -> ModuleType:
         raise ImportError(f"ONNX export needs the {module!r} package: {INSTALL_HINT}") from exc
 
 
-class _CalibrationImages:
-    """onnxruntime CalibrationDataReader over uint8 images: one float32 (1, H, W, 3) batch per get_next()."""
+class CalibrationImages:
+    """onnxruntime CalibrationDataReader over uint8 images: one float32 (1, H, W, 3) batch per get_next() or step."""
 
     def __init__(self, input_name: str, images: np.ndarray):
         self._input_name = input_name
@@ -53,38 +65,85 @@ class _CalibrationImages:
         self._next += 1
         return {self._input_name: image[None].astype(np.float32)}
 
+    def __iter__(self) -> Iterator[dict[str, np.ndarray]]:  # what qdq_loss_debug.collect_activations reads
+        while (batch := self.get_next()) is not None:
+            yield batch
 
-def _float32(float_model: Path, target: Path, calibration_images: np.ndarray | None, calibration_method: str) -> dict:
+
+def input_name(model_path: Path) -> str:
+    """The name of the model's image input."""
+    return _require("onnx").load(str(model_path), load_external_data=False).graph.input[0].name
+
+
+@dataclass(frozen=True)
+class Int8Settings:
+    """How int8 quantises: calibration method, activation type, and the nodes left in float."""
+
+    calibration_method: str = "minmax"
+    activation_type: str = ACTIVATION_TYPE
+    nodes_to_exclude: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.calibration_method not in CALIBRATION_METHODS:
+            raise ValueError(
+                f"ONNX calibration method must be one of {', '.join(CALIBRATION_METHODS)}, "
+                f"got {self.calibration_method!r}"
+            )
+        if self.activation_type not in ACTIVATION_TYPES:
+            raise ValueError(
+                f"ONNX activation type must be one of {', '.join(ACTIVATION_TYPES)}, got {self.activation_type!r}"
+            )
+
+    def facts(self) -> dict[str, str]:
+        """The settings as model metadata (strings); the excluded nodes only when there are some."""
+        facts = {"calibration_method": self.calibration_method, "activation_type": self.activation_type}
+        if self.nodes_to_exclude:
+            facts["nodes_to_exclude"] = ",".join(self.nodes_to_exclude)
+        return facts
+
+
+def prepare(float_model: Path, prepared: Path) -> Path:
+    """The graph quantisation reads: constants folded, Conv+BN/Mul/Add fused, so fewer tensors get their own scale.
+
+    Node names of the result are stable, which `Int8Settings.nodes_to_exclude` relies on.
+    """
+    _require("onnxruntime.quantization")
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    quant_pre_process(str(float_model), str(prepared))
+    return prepared
+
+
+def quantize(prepared: Path, target: Path, calibration_images: np.ndarray, settings: Int8Settings) -> dict:
+    """Static QDQ of a `prepare`d graph into `target`: per-channel int8 weights, calibrated activations; the facts."""
+    quantization = _require("onnxruntime.quantization")
+    quantization.quantize_static(
+        str(prepared),
+        str(target),
+        CalibrationImages(input_name(prepared), calibration_images),
+        quant_format=quantization.QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=getattr(quantization.QuantType, ACTIVATION_TYPES[settings.activation_type]),
+        weight_type=quantization.QuantType.QInt8,
+        calibrate_method=getattr(quantization.CalibrationMethod, CALIBRATION_METHODS[settings.calibration_method]),
+        nodes_to_exclude=list(settings.nodes_to_exclude),
+    )
+    return settings.facts()
+
+
+def _float32(float_model: Path, target: Path, calibration_images: np.ndarray | None, settings: Int8Settings) -> dict:
     """No quantisation: the converted graph is the reference export."""
     shutil.copyfile(float_model, target)
     return {}
 
 
-def _int8(float_model: Path, target: Path, calibration_images: np.ndarray | None, calibration_method: str) -> dict:
-    """Static QDQ: per-channel int8 weights, int8 activations calibrated on training images; float32 in and out."""
+def _int8(float_model: Path, target: Path, calibration_images: np.ndarray | None, settings: Int8Settings) -> dict:
+    """Static QDQ: per-channel int8 weights, 8-bit activations calibrated on training images; float32 in and out."""
     require_calibration(calibration_images)
-    onnx = _require("onnx")
-    quantization = _require("onnxruntime.quantization")
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    # Pre-processing folds constants and fuses Conv+BN/Mul/Add first, so fewer tensors get their own scale.
-    prepared = target.with_name("prepared.onnx")
-    quant_pre_process(str(float_model), str(prepared))
-    input_name = onnx.load(str(prepared), load_external_data=False).graph.input[0].name
-    quantization.quantize_static(
-        str(prepared),
-        str(target),
-        _CalibrationImages(input_name, calibration_images),
-        quant_format=quantization.QuantFormat.QDQ,
-        per_channel=True,
-        activation_type=quantization.QuantType.QInt8,
-        weight_type=quantization.QuantType.QInt8,
-        calibrate_method=getattr(quantization.CalibrationMethod, CALIBRATION_METHODS[calibration_method]),
-    )
-    return {"calibration_method": calibration_method}
+    return quantize(prepare(float_model, target.with_name("prepared.onnx")), target, calibration_images, settings)
 
 
-PRECISIONS: dict[str, Callable[[Path, Path, np.ndarray | None, str], dict]] = {
+PRECISIONS: dict[str, Callable[[Path, Path, np.ndarray | None, Int8Settings], dict]] = {
     "float32": _float32,
     "int8": _int8,
 }
@@ -150,21 +209,28 @@ def export(
     calibration_images: np.ndarray | None,
     bundle_dir: Path,
     calibration_method: str = "minmax",
+    activation_type: str = ACTIVATION_TYPE,
+    nodes_to_exclude: Sequence[str] = (),
 ) -> Path:
-    """Write `bundle_dir/model.onnx` at `precision` (float32, int8) and return its path."""
+    """Write `bundle_dir/model.onnx` at `precision` (float32, int8) and return its path.
+
+    int8 only: `activation_type` (uint8, int8) and `nodes_to_exclude` (node names of the `prepare`d graph, left in
+    float) are recorded in the model's metadata.
+    """
     if precision not in PRECISIONS:
         raise ValueError(f"ONNX precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if calibration_method not in CALIBRATION_METHODS:
-        raise ValueError(
-            f"ONNX calibration method must be one of {', '.join(CALIBRATION_METHODS)}, got {calibration_method!r}"
-        )
-    onnx = _require("onnx")
-    path = Path(bundle_dir) / MODEL_FILE
+    settings = Int8Settings(calibration_method, activation_type, tuple(nodes_to_exclude))
     with tempfile.TemporaryDirectory(prefix="edgecnn-onnx-") as tmp:
         float_model = convert_float32(model, Path(tmp) / "float32.onnx")
         target = Path(tmp) / MODEL_FILE
-        facts = PRECISIONS[precision](float_model, target, calibration_images, calibration_method)
-        proto = onnx.load(str(target))
+        facts = PRECISIONS[precision](float_model, target, calibration_images, settings)
+        return save(target, Path(bundle_dir) / MODEL_FILE, precision, facts)
+
+
+def save(model_path: Path, path: Path, precision: str, facts: dict[str, str]) -> Path:
+    """Copy the model at `model_path` to `path` with its precision and facts in metadata_props (read by describe)."""
+    onnx = _require("onnx")
+    proto = onnx.load(str(model_path))
     onnx.helper.set_model_props(
         proto, {f"{METADATA_PREFIX}{key}": value for key, value in {"precision": precision, **facts}.items()}
     )
