@@ -10,7 +10,10 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
-PACKAGES = ("tensorflow", "keras", "ai-edge-litert", "numpy", "opencv-python-headless")
+PACKAGES = (
+    "tensorflow", "keras", "ai-edge-litert", "onnxruntime", "tf2onnx", "openvino", "nncf", "numpy",
+    "opencv-python-headless",
+)
 
 
 def machine() -> str:

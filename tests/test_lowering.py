@@ -84,3 +84,15 @@ def test_lowered_int8_agrees_with_keras(tmp_path, model_and_images):
     int8 = np.stack([backend.run(image[None]) for image in images])
     reference = model.predict(images.astype(np.float32), verbose=0)
     assert np.max(np.abs(int8 - reference)) < 0.05
+
+
+def test_int16x8_converts_a_hard_swish_model(tmp_path, model_and_images):
+    # Without the rewrite the converter stops: "Quantization to 16x8-bit not yet supported for op: 'HARD_SWISH'".
+    model, images = model_and_images
+    path = tmp_path / "int16x8.tflite"
+    path.write_bytes(tflite.convert(model, "int16x8", images))
+    assert "HARD_SWISH" not in tflite.op_names(path)
+    backend = open_model(path)
+    probs = np.stack([backend.run(image[None]) for image in images[:8]])
+    reference = model.predict(images[:8].astype(np.float32), verbose=0)
+    assert np.max(np.abs(probs - reference)) < 0.01
