@@ -105,6 +105,17 @@ class ExportConfig(_Section):
     )
 
 
+class QATConfig(_Section):
+    """Quantisation-aware fine-tuning after float training; int8 TFLite export then uses the fine-tuned model."""
+
+    enabled: bool = False
+    epochs: int = Field(3, ge=1, le=1000)
+    learning_rate: float = Field(
+        1e-4, gt=0.0, le=1.0, description="low: QAT nudges converged weights towards the int8 grid, it does not "
+        "retrain (the train section's optimizer and schedule are reused; calibration uses export.calibration_images)",
+    )
+
+
 class Recipe(_Section):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     data: DataConfig
@@ -112,6 +123,7 @@ class Recipe(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
+    qat: QATConfig = Field(default_factory=QATConfig)
 
     def to_yaml(self) -> str:
         """The fully resolved recipe (defaults filled in), as written into the run directory."""

@@ -86,3 +86,16 @@ def test_overrides_and_defaults(tmp_path):
 @pytest.mark.parametrize("path", sorted((REPO / "recipes").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_recipes_are_valid(path):
     load_recipe(path)
+
+
+def test_qat_section_errors_name_the_field():
+    message = error_of(recipe_with("qat", enable=True, learning_rate=0, epochs="many"))
+    assert "qat.enable: unknown key — did you mean 'enabled'?" in message
+    assert "qat.learning_rate: Input should be greater than 0 (got 0)" in message
+    assert "qat.epochs:" in message and "'many'" in message
+
+
+def test_qat_is_off_unless_enabled():
+    assert parse_recipe(VALID).qat.enabled is False
+    qat = parse_recipe(recipe_with("qat", enabled=True)).qat
+    assert (qat.enabled, qat.epochs, qat.learning_rate) == (True, 3, 1e-4)

@@ -24,13 +24,17 @@ IMBALANCE = 50.0
 QAT_EPOCHS = 20
 QAT_LEARNING_RATE = 5e-4
 # Measured on the 900 held-out digits (deterministic on CPU): float 94.56 %, PTQ int8 89.44 % (−5.1 points, 46 images),
-# QAT int8 92.00 % (+2.56 points: 23 of the 46 images won back, a recovered fraction of 0.50). The bounds keep a
-# margin under that: PTQ must lose over 1 point for the comparison to mean anything, QAT must win back 2 points.
+# QAT int8 91.89 % (+2.44 points: 22 of the 46 images won back, a recovered fraction of 0.48; 23 and 0.50 before the
+# ranges were calibrated exactly as the converter does). The bounds keep a margin under that: PTQ must lose over
+# 1 point for the comparison to mean anything, QAT must win back 2 points.
 # Not asserted, and worth knowing: the same 20 epochs fine-tuned in float and then PTQ'd reach 92.56 % here, so on
 # this failure mode (a range problem) most of the gain is fine-tuning re-equalising channels, not QAT as such.
 MIN_PTQ_DROP_POINTS = 1.0
 MIN_QAT_GAIN_POINTS = 2.0
 MIN_RECOVERED_FRACTION = 0.45
+MOBILENET_IMAGE_SIZE = 32  # the smallest input keras.applications' MobileNetV2 accepts
+MOBILENET_EPOCHS = 4
+MOBILENET_CHECK_IMAGES = 300
 
 @pytest.fixture(scope="module")
 def digits():
@@ -111,11 +115,9 @@ def trained(digits, tmp_path_factory: pytest.TempPathFactory) -> dict:
     ptq_bytes = convert(model, "int8", calibration)
 
     keras.utils.set_random_seed(0)
-    qat_model = qat.prepare_qat(model, calibration)
-    qat_model.compile(optimizer=keras.optimizers.Adam(QAT_LEARNING_RATE), loss="sparse_categorical_crossentropy")
-    qat_model.fit(train_images.astype(np.float32), train_labels, epochs=QAT_EPOCHS, batch_size=batch_size,
-                  verbose=0, callbacks=[qat.RecalibrateRanges(calibration)])
-    qat.calibrate(qat_model, calibration)
+    qat_model = qat.fine_tune(model, calibration, train_images.astype(np.float32), QAT_EPOCHS,
+                              keras.optimizers.Adam(QAT_LEARNING_RATE), "sparse_categorical_crossentropy",
+                              y=train_labels, batch_size=batch_size)
     qat_bytes = qat.qat_to_tflite(qat_model, calibration)
     return {
         "float_change": float(np.max(np.abs(float_before - float_probs))),
@@ -149,11 +151,11 @@ def test_qat_model_has_the_ptq_op_types(trained: dict) -> None:
 def test_fake_quant_outputs_match_the_int8_model(trained: dict) -> None:
     fake_quant, int8 = trained["qat_fake_quant_probs"], trained["qat_int8_probs"]
     per_image_max = np.abs(fake_quant - int8).max(axis=1)
-    # Measured: mean |Δprob| 0.0016, 99th percentile of the per-image max 0.086 (worst image 0.28, a near-tie where
-    # one rounding step flips a ReLU), 99.6 % top-1 agreement. The residue is int32 bias and requantisation rounding.
-    assert np.mean(np.abs(fake_quant - int8)) < 0.005
-    assert np.percentile(per_image_max, 99) < 0.15
-    assert np.mean(fake_quant.argmax(axis=1) == int8.argmax(axis=1)) >= 0.98
+    # Measured: mean |Δprob| 0.0003, 99th percentile of the per-image max 0.039 (worst image 0.066), 99.9 % top-1
+    # agreement. The residue is int32 bias and requantisation rounding.
+    assert np.mean(np.abs(fake_quant - int8)) < 0.002
+    assert np.percentile(per_image_max, 99) < 0.08
+    assert np.mean(fake_quant.argmax(axis=1) == int8.argmax(axis=1)) >= 0.99
 
 
 def test_inference_graph_folds_batchnorm_and_keeps_outputs(tmp_path: Path) -> None:
@@ -188,8 +190,212 @@ def test_inference_graph_folds_batchnorm_and_keeps_outputs(tmp_path: Path) -> No
     np.testing.assert_allclose(stripped.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-5)
 
 
-def test_prepare_qat_rejects_depthwise_convolutions() -> None:
+def test_prepare_qat_rejects_separable_convolutions() -> None:
     inputs = keras.Input((8, 8, 3))
-    outputs = keras.layers.DepthwiseConv2D(3, name="dw")(inputs)
-    with pytest.raises(ValueError, match=r"unsupported layers \['dw'\]"):
+    outputs = keras.layers.SeparableConv2D(4, 3, name="separable")(inputs)
+    with pytest.raises(ValueError, match=r"unsupported layers \['separable'\]"):
         qat.prepare_qat(keras.Model(inputs, outputs))
+
+
+def inverted_residual(image_size: int) -> keras.Model:
+    """Every pattern of a MobileNetV2 block: offset rescaling, BN folded into conv and depthwise (multiplier 2),
+    ReLU6 fused, zero-padding before a strided depthwise, a linear projection, a residual ADD, pooling, softmax."""
+    inputs = keras.Input((image_size, image_size, 3), name="image")
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="normalise")(inputs)
+    x = keras.layers.Conv2D(8, 3, padding="same", use_bias=False, name="conv")(x)
+    x = keras.layers.BatchNormalization(name="conv_bn")(x)
+    x = keras.layers.ReLU(6.0, name="conv_relu")(x)
+    x = keras.layers.ZeroPadding2D(((0, 1), (0, 1)), name="pad")(x)
+    x = keras.layers.DepthwiseConv2D(3, strides=2, depth_multiplier=2, use_bias=False, name="dw")(x)
+    x = keras.layers.BatchNormalization(name="dw_bn")(x)
+    x = keras.layers.ReLU(6.0, name="dw_relu")(x)
+    x = keras.layers.Conv2D(16, 1, use_bias=False, name="project")(x)
+    x = keras.layers.BatchNormalization(name="project_bn")(x)
+    branch = keras.layers.Conv2D(16, 1, name="branch")(x)
+    x = keras.layers.Add(name="add")([x, branch])
+    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    outputs = keras.layers.Dense(3, activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs, name="block")
+
+
+def randomise_batchnorm(model: keras.Model, seed: int) -> None:
+    """Non-trivial BN statistics, so that folding is exercised."""
+    rng = np.random.default_rng(seed)
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            channels = layer.gamma.shape[0]
+            layer.set_weights([rng.uniform(0.5, 2, channels), rng.normal(0, 1, channels),
+                               rng.normal(0, 1, channels), rng.uniform(0.5, 2, channels)])
+
+
+def test_depthwise_block_folds_quantises_and_round_trips(tmp_path: Path) -> None:
+    keras.utils.set_random_seed(2)
+    model = inverted_residual(image_size=8)
+    randomise_batchnorm(model, seed=0)
+    images = np.random.default_rng(1).integers(0, 256, (16, 8, 8, 3)).astype(np.float32)
+    graph = qat.inference_graph(model)
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in graph.layers)
+    np.testing.assert_allclose(graph.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-5)
+
+    qat_model = qat.prepare_qat(model, images)
+    quantisers = {layer.name: layer.joins for layer in qat_model.layers if isinstance(layer, qat.ActivationQuantizer)}
+    # No quantiser after conv/dw (ReLU6 fused), after the padding (scale kept) nor after "project" alone: it feeds
+    # the ADD *and* "branch". "branch" only feeds the ADD, so it shares the ADD's range.
+    assert quantisers == {
+        "normalise_quant": None, "conv_relu_quant": None, "dw_relu_quant": None, "project_quant": None,
+        "branch_quant": "add_quant", "add_quant": None, "avg_pool_quant": None, "predictions_quant": None,
+        "predictions_softmax_quant": None,
+    }
+    assert [type(qat_model.get_layer(name)) for name in ("normalise", "conv", "dw", "predictions")] == [
+        qat.QATRescaling, qat.QATConv2D, qat.QATDepthwiseConv2D, qat.QATDense]
+
+    # The depthwise kernel (3, 3, 8, 2) is quantised per output channel c·2 + m: 255 levels of max|w| / 127 each.
+    depthwise = qat_model.get_layer("dw")
+    raw = keras.ops.convert_to_numpy(depthwise._kernel).reshape(9, 16)
+    step = np.abs(raw).max(axis=0) / 127
+    expected = np.clip(np.round(raw / step), -127, 127) * step
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(depthwise.kernel).reshape(9, 16), expected, atol=1e-6)
+
+    qat_model.save(tmp_path / "qat.keras")
+    reloaded = keras.saving.load_model(tmp_path / "qat.keras", compile=False)
+    np.testing.assert_array_equal(reloaded.predict(images, verbose=0), qat_model.predict(images, verbose=0))
+    stripped = qat.strip_qat(qat_model)
+    assert type(stripped.get_layer("normalise")) is keras.layers.Rescaling
+    np.testing.assert_allclose(stripped.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-5)
+
+
+def tflite_activation_params(model_bytes: bytes) -> dict[tuple[str, str], tuple[float, int]]:
+    """(Keras layer, TFLite op) → (scale, zero point) of the op's int8 output, for every op of the model."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=model_bytes)
+    tensors = {tensor["index"]: tensor for tensor in interpreter.get_tensor_details()}
+    found = {}
+    for op in interpreter._get_ops_details():
+        for index in op["outputs"]:
+            name, (scale, zero_point) = tensors[index]["name"], tensors[index]["quantization"]
+            parts = name.split(";")[0].split("/")  # e.g. block_1/conv_relu_1/Relu6;block_1/conv_1/BiasAdd;…
+            layer = parts[1].removesuffix("_1") if len(parts) > 2 else op["op_name"]
+            found[(layer, op["op_name"])] = (scale, zero_point)
+    return found
+
+
+# Quantiser → the TFLite op output it stands for (the op names and fusions TF 2.21 produces).
+TFLITE_TENSOR_OF = {
+    "normalise": ("normalise", "MUL"), "normalise_quant": ("normalise", "ADD"),
+    "conv_relu_quant": ("conv_relu", "CONV_2D"), "dw_relu_quant": ("dw_relu", "DEPTHWISE_CONV_2D"),
+    "project_quant": ("project", "CONV_2D"), "branch_quant": ("branch", "CONV_2D"), "add_quant": ("add", "ADD"),
+    "avg_pool_quant": ("avg_pool", "MEAN"), "predictions_quant": ("predictions", "FULLY_CONNECTED"),
+    "predictions_softmax_quant": ("SOFTMAX", "SOFTMAX"),
+}
+
+
+@pytest.mark.parametrize("image_size", [8, 2], ids=["4x4-add", "1x1-add"])
+def test_every_quantiser_has_the_converters_scale_and_zero_point(image_size: int) -> None:
+    keras.utils.set_random_seed(3)
+    model = inverted_residual(image_size)
+    randomise_batchnorm(model, seed=image_size)
+    images = np.random.default_rng(4).integers(0, 256, (32, image_size, image_size, 3)).astype(np.float32)
+    qat_model = qat.prepare_qat(model, images)
+    converted = tflite_activation_params(qat.qat_to_tflite(qat_model, images))
+    for name, tensor in TFLITE_TENSOR_OF.items():
+        layer = qat_model.get_layer(name)
+        low, high = float(layer.range_min.numpy()), float(layer.range_max.numpy())
+        scale = (high - low) / 255
+        assert converted[tensor][0] == pytest.approx(scale, rel=1e-5), name
+        assert converted[tensor][1] == round(-128 - low / scale), name
+
+
+@pytest.fixture(scope="module")
+def mobilenet(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """MobileNetV2 (width 0.35, 32 px) trained briefly on the digits, its PTQ model, a 1-epoch QAT fine-tune."""
+    pytest.importorskip("sklearn", reason="the digits data set needs scikit-learn")
+    from edgecnn import models
+    from edgecnn.data import load_splits
+    from edgecnn.export.tflite import convert
+
+    data = load_splits(source="builtin", path="digits", image_size=MOBILENET_IMAGE_SIZE, val_fraction=0.25,
+                       test_fraction=0.1, seed=0)
+    train_images, train_labels = data.train.images.astype(np.float32), data.train.labels
+    calibration = data.train.images[:CALIBRATION_IMAGES]
+    tmp_path = tmp_path_factory.mktemp("mobilenet")
+    keras.utils.set_random_seed(0)
+    model = models.create("mobilenet_v2", num_classes=10, image_size=MOBILENET_IMAGE_SIZE, width=0.35, dropout=0.0)
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = 0.9  # as recipes train: 0.999 lags far behind on a few epochs
+    model.compile(optimizer=keras.optimizers.Adam(0.005), loss="sparse_categorical_crossentropy")
+    model.fit(train_images, train_labels, epochs=MOBILENET_EPOCHS, batch_size=32, verbose=0)
+    keras.utils.set_random_seed(0)
+    qat_model = qat.fine_tune(model, calibration, train_images, 1, keras.optimizers.Adam(1e-4),
+                              "sparse_categorical_crossentropy", y=train_labels, batch_size=32)
+    check_images = data.val.images[:MOBILENET_CHECK_IMAGES]
+    qat_bytes = qat.qat_to_tflite(qat_model, calibration)
+    return {
+        "labels": data.val.labels[:MOBILENET_CHECK_IMAGES],
+        "float_probs": model.predict(check_images.astype(np.float32), verbose=0),
+        "fake_quant_probs": qat_model.predict(check_images.astype(np.float32), verbose=0),
+        "int8_probs": tflite_probabilities(qat_bytes, check_images, tmp_path),
+        "qat_bytes": qat_bytes,
+        "ptq_ops": op_types(convert(model, "int8", calibration), tmp_path),
+        "qat_ops": op_types(qat_bytes, tmp_path),
+    }
+
+
+@pytest.mark.slow
+def test_mobilenet_v2_qat_converts_to_the_ptq_int8_graph(mobilenet: dict) -> None:
+    from ai_edge_litert.interpreter import Interpreter
+
+    assert mobilenet["qat_ops"] == mobilenet["ptq_ops"]
+    assert {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MEAN", "FULLY_CONNECTED", "SOFTMAX"} <= set(mobilenet["qat_ops"])
+    interpreter = Interpreter(model_content=mobilenet["qat_bytes"])
+    # Full integer: uint8 in and out, int8 activations and weights, int32 biases, no float tensor anywhere.
+    assert {tensor["dtype"] for tensor in interpreter.get_tensor_details()} == {np.uint8, np.int8, np.int32}
+
+
+@pytest.mark.slow
+def test_mobilenet_v2_fake_quant_predictions_match_the_int8_model(mobilenet: dict) -> None:
+    fake_quant, int8, labels = mobilenet["fake_quant_probs"], mobilenet["int8_probs"], mobilenet["labels"]
+    agreement = np.mean(fake_quant.argmax(axis=1) == int8.argmax(axis=1))
+    mean_diff = np.mean(np.abs(fake_quant - int8))
+    print(f"float top-1 {top1(mobilenet['float_probs'], labels):.3f}  fake-quant {top1(fake_quant, labels):.3f}  "
+          f"int8 {top1(int8, labels):.3f}  agreement {agreement:.3f}  mean |Δp| {mean_diff:.4f}")
+    assert top1(int8, labels) > 0.5  # a model that has learnt something: agreement between guesses proves nothing
+    assert agreement >= 0.95
+    assert mean_diff < 0.01
+
+
+@pytest.mark.slow
+def test_recipe_qat_run_is_exported_to_int8_tflite_from_the_qat_model(tmp_path: Path) -> None:
+    import json
+
+    from edgecnn.cli import main
+
+    pytest.importorskip("sklearn", reason="the digits data set needs scikit-learn")
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        "name: digits-qat\n"
+        "data: {source: builtin, path: digits, image_size: 16, max_per_class: 60, val_fraction: 0.25, "
+        "test_fraction: 0.1}\n"
+        "model: {name: tiny_cnn, dropout: 0.0}\n"
+        "train: {epochs: 4, batch_size: 16, learning_rate: 0.01}\n"
+        "qat: {enabled: true, epochs: 1}\n"
+    )
+    runs, bundles = tmp_path / "runs", tmp_path / "bundles"
+    assert main(["train", str(recipe), "--out", str(runs)]) == 0
+    run = runs / "digits-qat"
+    qat_metrics = json.loads((run / "metrics.json").read_text())["qat"]
+    assert (qat_metrics["model_file"], qat_metrics["epochs"], qat_metrics["learning_rate"]) == (
+        "model_qat.keras", 1, 1e-4)
+    assert 0.0 < qat_metrics["val_top1"] <= 1.0 and 0.0 < qat_metrics["float_val_top1"] <= 1.0
+    qat_model = keras.saving.load_model(run / "model_qat.keras", compile=False)
+    assert any(isinstance(layer, qat.ActivationQuantizer) for layer in qat_model.layers)
+
+    assert main(["export", str(run), "--out", str(bundles)]) == 0  # the recipe's targets: float32 and int8
+    int8 = json.loads((bundles / "digits-qat-tflite-int8" / "bundle.json").read_text())
+    float32 = json.loads((bundles / "digits-qat-tflite-float32" / "bundle.json").read_text())
+    assert (int8["source"]["qat"], int8["source"]["model_file"]) == (True, "model_qat.keras")
+    assert (float32["source"]["qat"], float32["source"]["model_file"]) == (False, "model.keras")
+    assert int8["checks"]["parity"]["passed"] and float32["checks"]["parity"]["passed"]
+    # Parity of the int8 bundle is against the fake-quantised model it was fine-tuned as.
+    assert int8["checks"]["parity"]["keras_top1"] == pytest.approx(qat_metrics["val_top1"])

@@ -70,14 +70,12 @@ def export_run(
     """
     check_target(format_name, precision)
     require_tensorflow_backend()
-    import keras
-
     from edgecnn.train.runner import load_data
 
     run = open_run(run_path)
     recipe = run.read_recipe()
     labels = run.read_labels()
-    model = keras.saving.load_model(run.model, compile=False)
+    model, reference, model_file = _export_model(run, recipe, format_name, precision)
     data = load_data(recipe)
     if data.class_names != labels:
         raise ValueError(f"{run.root}: labels.txt {labels} do not match the data's classes {data.class_names}")
@@ -88,7 +86,7 @@ def export_run(
 
     spec = get_format(format_name)
     bundle_dir = Path(out_root) / f"{recipe.name}-{format_name}-{precision}"
-    keras_probs = keras_probabilities(model, check_set)
+    keras_probs = keras_probabilities(reference, check_set)
 
     def build(target: Path, export_model: Callable[[Path], Path], built_precision: str) -> Manifest:
         """Export into a new dir `target`, reload it through the device runtime and record its checks."""
@@ -102,7 +100,7 @@ def export_run(
             labels=labels,
             input={"height": recipe.data.image_size, "width": recipe.data.image_size},
             preprocessing={"resize": recipe.data.resize, "normalisation": get_model(recipe.model.name).normalisation},
-            source=_source(run, recipe),
+            source={**_source(run, recipe), "model_file": model_file.name, "qat": model_file != run.model},
             size_bytes=model_path.stat().st_size,
             edgecnn_version=__version__,
         )
@@ -128,6 +126,31 @@ def export_run(
     result = ExportResult(bundle_dir, manifest)
     print(result.summary())
     return result
+
+
+def _export_model(run: RunDir, recipe, format_name: str, precision: str):
+    """(model to convert, model the bundle's parity is checked against, the run's file they come from).
+
+    A run with a quantisation-aware fine-tuned model exports int8 TFLite from it: the converter gets it without its
+    fake-quantisers, and parity is checked against the fake-quantised model, whose int8 emulation it should match.
+    Every other format and precision converts model.keras.
+    """
+    import keras
+
+    from edgecnn.train.runner import qat_model_path
+
+    model_file = qat_model_path(run)
+    if (format_name, precision) != ("tflite", "int8") or not recipe.qat.enabled:
+        model = keras.saving.load_model(run.model, compile=False)
+        return model, model, run.model
+    if not model_file.is_file():
+        raise FileNotFoundError(
+            f"{run.root}: the recipe enables qat but {model_file.name} is missing; train the run again"
+        )
+    from edgecnn.train.qat import strip_qat
+
+    qat_model = keras.saving.load_model(model_file, compile=False)
+    return strip_qat(qat_model), qat_model, model_file
 
 
 def _source(run: RunDir, recipe) -> dict:

@@ -18,6 +18,7 @@ from edgecnn.augment import build_augmentation
 from edgecnn.bench.evaluate import classification_report
 from edgecnn.config import Recipe
 from edgecnn.data import DataSplits, load_splits
+from edgecnn.export.calibration import calibration_images
 from edgecnn.models import create
 from edgecnn.run_dir import RunDir
 from edgecnn.train.batches import ImageBatches
@@ -35,6 +36,8 @@ SCHEDULES = {
     "cosine": lambda lr, total_steps: keras.optimizers.schedules.CosineDecay(lr, max(total_steps, 1)),
     "constant": lambda lr, total_steps: lr,
 }
+
+QAT_MODEL_FILE = "model_qat.keras"  # written beside model.keras when the recipe's qat section is enabled
 
 
 def load_data(recipe: Recipe) -> DataSplits:
@@ -63,6 +66,7 @@ def train(
         shutil.rmtree(run.root)
     resuming = run.checkpoints.is_dir()
     run.root.mkdir(parents=True, exist_ok=True)
+    qat_model_path(run).unlink(missing_ok=True)  # left by an interrupted run: it does not match the new model.keras
     _seed_everything(recipe.train.seed)
 
     data = load_data(recipe)
@@ -81,7 +85,7 @@ def train(
     learning_rate = SCHEDULES[recipe.train.schedule](recipe.train.learning_rate, total_steps)
     model.compile(
         optimizer=OPTIMIZERS[recipe.train.optimizer](learning_rate, recipe.train.weight_decay),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.train.label_smoothing),
+        loss=_loss(recipe),
         metrics=["accuracy"],
     )
     num_classes = len(data.class_names)
@@ -120,11 +124,68 @@ def train(
         "skipped_files": len(data.skipped),
         "test": classification_report(data.test.labels, test_probs, data.class_names).to_dict(),
     }
+    if recipe.qat.enabled:
+        metrics["qat"] = _quantisation_aware_fine_tune(recipe, run, model, data, train_batches, val_batches)
     plot_history(run.history, run.plots / "training_curves.png", title=recipe.name)
     _plot_confusion(metrics["test"]["confusion_matrix"], data.class_names, run.plots / "confusion_matrix.png")
     atomic.write_json(run.metrics, metrics)
     print(f"test top-1 {metrics['test']['top1']:.2%} — run saved in {run.root}")
     return run
+
+
+def qat_model_path(run: RunDir) -> Path:
+    """Where `train` writes the quantisation-aware fine-tuned model of a run (if its recipe enables qat)."""
+    return run.root / QAT_MODEL_FILE
+
+
+def _loss(recipe: Recipe) -> keras.losses.Loss:
+    return keras.losses.CategoricalCrossentropy(label_smoothing=recipe.train.label_smoothing)
+
+
+def _quantisation_aware_fine_tune(
+    recipe: Recipe, run: RunDir, model: keras.Model, data: DataSplits,
+    train_batches: ImageBatches, val_batches: ImageBatches,
+) -> dict:
+    """Fine-tune a fake-quantised copy of the trained model, save it as model_qat.keras, return its metrics.
+
+    Ranges are calibrated on the sample int8 export calibrates on, so the QAT model trains against the ranges the
+    converter will measure.
+    """
+    from edgecnn.train import qat
+
+    calibration = calibration_images(data.train, recipe.export.calibration_images, seed=recipe.train.seed)
+    total_steps = len(train_batches) * recipe.qat.epochs
+    learning_rate = SCHEDULES[recipe.train.schedule](recipe.qat.learning_rate, total_steps)
+    print(f"quantisation-aware fine-tuning: {recipe.qat.epochs} epochs at learning rate {recipe.qat.learning_rate}")
+    started = time.perf_counter()
+    qat_model = qat.fine_tune(
+        model, calibration, train_batches, recipe.qat.epochs,
+        OPTIMIZERS[recipe.train.optimizer](learning_rate, recipe.train.weight_decay), _loss(recipe),
+        validation_data=val_batches if len(data.val) else None, verbose=1 if sys.stdout.isatty() else 2,
+    )
+    seconds = time.perf_counter() - started
+    _save_model(qat_model, qat_model_path(run))
+
+    def top1(model: keras.Model, split) -> float | None:
+        if not len(split):
+            return None
+        probs = model.predict(split.images.astype(np.float32), batch_size=256, verbose=0)
+        return classification_report(split.labels, probs, data.class_names).top1
+
+    report = {
+        "model_file": QAT_MODEL_FILE,
+        "epochs": recipe.qat.epochs,
+        "learning_rate": recipe.qat.learning_rate,
+        "calibration_images": int(len(calibration)),
+        "train_seconds": round(seconds, 1),
+        "val_top1": top1(qat_model, data.val),  # fake-quantised: what int8 TFLite export of it should score
+        "float_val_top1": top1(model, data.val),
+        "test_top1": top1(qat_model, data.test),
+    }
+    if report["val_top1"] is not None:
+        print(f"QAT val top-1 {report['val_top1']:.2%} (float {report['float_val_top1']:.2%})")
+    print(f"QAT model saved in {qat_model_path(run)}")
+    return report
 
 
 def _seed_everything(seed: int) -> None:
