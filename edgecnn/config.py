@@ -94,6 +94,25 @@ class ExportTarget(_Section):
         return self
 
 
+class TFLiteOptions(_Section):
+    """Options of the TFLite export (recipe: export.tflite)."""
+
+    int8_io: Literal["uint8", "int8"] = Field(
+        "uint8", description="input/output type of full-integer bundles: uint8 takes pixels as they are; int8 for "
+        "accelerators and toolchains that require signed tensors (the runtime shifts pixels by 128)",
+    )
+
+
+class ONNXOptions(_Section):
+    """Options of the ONNX int8 export (recipe: export.onnx)."""
+
+    activation_type: Literal["uint8", "int8"] = Field(
+        "uint8", description="int8 QDQ activation type; uint8 measured faster on x86 with VNNI, int8 for CPUs "
+        "without VNNI where uint8 activations can saturate",
+    )
+    calibration_method: Literal["minmax", "entropy", "percentile"] = "minmax"
+
+
 class ExportConfig(_Section):
     targets: list[ExportTarget] = Field(
         default_factory=lambda: [ExportTarget(precision="float32"), ExportTarget(precision="int8")]
@@ -103,6 +122,13 @@ class ExportConfig(_Section):
         None, description="int8 accuracy budget in validation top-1 points; over it, accuracy control tries "
         "remedies and fails the export if none meets it (null: no control)",
     )
+    tflite: TFLiteOptions = Field(default_factory=TFLiteOptions)
+    onnx: ONNXOptions = Field(default_factory=ONNXOptions)
+
+    def options(self, format_name: str) -> dict[str, Any]:
+        """Keyword options for format `format_name`'s export(): its recipe section, named after the format."""
+        section = getattr(self, format_name, None)
+        return section.model_dump() if isinstance(section, _Section) else {}
 
 
 class QATConfig(_Section):

@@ -14,7 +14,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +52,7 @@ class QuantisationInputs:
     seed: int
     max_drop: float | None = None  # validation top-1 points
     culprits: tuple[str, ...] = ()  # TFLite tensor names of the diagnosed layers
+    options: dict = field(default_factory=dict)  # the recipe's export options for this format (e.g. int8_io)
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,8 @@ def _tflite_larger_calibration(inputs: QuantisationInputs, target: Path) -> tupl
 
     count = LARGER_CALIBRATION_FACTOR * len(inputs.calibration)
     larger = calibration_images(inputs.train, count, seed=inputs.seed)
-    return tflite.export(inputs.model, "int8", larger, target), {"calibration_images": int(len(larger))}
+    path = tflite.export(inputs.model, "int8", larger, target, **inputs.options)
+    return path, {"calibration_images": int(len(larger))}
 
 
 def _tflite_float_fallback(inputs: QuantisationInputs, target: Path) -> tuple[Path, dict]:
@@ -164,7 +166,7 @@ def _tflite_float_fallback(inputs: QuantisationInputs, target: Path) -> tuple[Pa
     from edgecnn.export import tflite
 
     options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=list(inputs.culprits))
-    with tflite.converter(inputs.model, "int8", inputs.calibration) as converter:
+    with tflite.converter(inputs.model, "int8", inputs.calibration, **inputs.options) as converter:
         debugger = tf.lite.experimental.QuantizationDebugger(
             converter=converter, debug_dataset=tflite._representative(inputs.calibration[:1]),
             debug_options=options,
@@ -188,13 +190,14 @@ def _tflite_float_fallback(inputs: QuantisationInputs, target: Path) -> tuple[Pa
 def _tflite_int16x8(inputs: QuantisationInputs, target: Path) -> tuple[Path, dict]:
     from edgecnn.export import tflite
 
-    return tflite.export(inputs.model, "int16x8", inputs.calibration, target), {}
+    return tflite.export(inputs.model, "int16x8", inputs.calibration, target), {}  # float I/O: int8_io n/a
 
 
 def _onnx_calibration(method: str) -> Callable[[QuantisationInputs, Path], tuple[Path, dict]]:
     def export(inputs: QuantisationInputs, target: Path) -> tuple[Path, dict]:
         onnx = get_format("onnx").load()
-        path = onnx.export(inputs.model, "int8", inputs.calibration, target, calibration_method=method)
+        options = {**inputs.options, "calibration_method": method}
+        path = onnx.export(inputs.model, "int8", inputs.calibration, target, **options)
         return path, {"calibration_method": method}
 
     return export
@@ -276,7 +279,8 @@ def _onnx_float_fallback(inputs: QuantisationInputs, target: Path) -> tuple[Path
         float_model = onnx_export.convert_float32(inputs.model, scratch / "float32.onnx")
         prepared = onnx_export.prepare(float_model, scratch / "prepared.onnx")
         candidate = scratch / onnx_export.MODEL_FILE
-        onnx_export.quantize(prepared, candidate, inputs.calibration, onnx_export.Int8Settings())
+        settings = onnx_export.Int8Settings(**inputs.options)
+        onnx_export.quantize(prepared, candidate, inputs.calibration, settings)
         diagnosis = diagnose_onnx(
             prepared, candidate, inputs.calibration[:ONNX_DIAGNOSIS_IMAGES], scratch, ONNX_MAX_FLOAT_ACTIVATIONS
         )
@@ -286,7 +290,7 @@ def _onnx_float_fallback(inputs: QuantisationInputs, target: Path) -> tuple[Path
         for count in range(1, len(diagnosis) + 1):
             nodes = tuple(dict.fromkeys(node for row in diagnosis[:count] for node in row["float_nodes"]))
             facts = onnx_export.quantize(
-                prepared, candidate, inputs.calibration, onnx_export.Int8Settings(nodes_to_exclude=nodes)
+                prepared, candidate, inputs.calibration, replace(settings, nodes_to_exclude=nodes)
             )
             backend = open_model(candidate)
             probabilities = np.stack([backend.run(image[None]) for image in inputs.validation.images])

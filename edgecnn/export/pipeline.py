@@ -101,7 +101,7 @@ def export_run(
             input={"height": recipe.data.image_size, "width": recipe.data.image_size},
             preprocessing={"resize": recipe.data.resize, "normalisation": get_model(recipe.model.name).normalisation},
             source={**_source(run, recipe), "model_file": model_file.name, "qat": model_file != run.model},
-            size_bytes=model_path.stat().st_size,
+            size_bytes=sum(path.stat().st_size for path in _model_files(model_path)),
             edgecnn_version=__version__,
         )
         write_manifest(target, manifest)
@@ -118,14 +118,25 @@ def export_run(
         write_manifest(target, manifest)
         return manifest
 
+    options = recipe.export.options(format_name)  # the recipe's export.<format> section, e.g. int8_io
     with atomic.temporary_sibling(bundle_dir) as tmp:
-        manifest = build(tmp, lambda target: spec.load().export(model, precision, calibration, target), precision)
+        manifest = build(
+            tmp, lambda target: spec.load().export(model, precision, calibration, target, **options), precision
+        )
         if max_drop is not None:
-            inputs = accuracy.QuantisationInputs(model, calibration, data.train, check_set, recipe.train.seed)
+            inputs = accuracy.QuantisationInputs(
+                model, calibration, data.train, check_set, recipe.train.seed, options=options
+            )
             manifest = accuracy.control(manifest, tmp, build, inputs, max_drop)
     result = ExportResult(bundle_dir, manifest)
     print(result.summary())
     return result
+
+
+def _model_files(model_path: Path) -> list[Path]:
+    """The model file and its weights sidecar, if the format has one (OpenVINO IR: model.xml + model.bin)."""
+    weights = model_path.with_suffix(".bin")
+    return [model_path, weights] if weights != model_path and weights.is_file() else [model_path]
 
 
 def _export_model(run: RunDir, recipe, format_name: str, precision: str):

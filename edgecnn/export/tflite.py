@@ -75,11 +75,23 @@ def _representative(images: np.ndarray) -> Callable[[], Iterator[list[np.ndarray
     return generate
 
 
+INT8_IO_TYPES = ("uint8", "int8")
+
+
 @contextmanager
-def converter(model, precision: str, calibration_images: np.ndarray | None = None) -> Iterator[object]:
-    """A TFLiteConverter set up for `precision`, usable inside the block (it reads a temporary SavedModel)."""
+def converter(
+    model, precision: str, calibration_images: np.ndarray | None = None, int8_io: str = "uint8"
+) -> Iterator[object]:
+    """A TFLiteConverter set up for `precision`, usable inside the block (it reads a temporary SavedModel).
+
+    `int8_io` is the input/output type of a full-integer (int8) model. uint8 takes camera pixels unchanged (scale 1,
+    zero point 0); int8 (zero point −128) suits toolchains that only accept signed tensors. The graph between is the
+    same; uint8 adds a QUANTIZE op at each end, which XNNPACK leaves to LiteRT (a copy with an offset).
+    """
     if precision not in PRECISIONS:
         raise ValueError(f"TFLite precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if int8_io not in INT8_IO_TYPES:
+        raise ValueError(f"TFLite int8_io must be one of {', '.join(INT8_IO_TYPES)}, got {int8_io!r}")
     require_tensorflow_backend()
     import tensorflow as tf
 
@@ -93,19 +105,23 @@ def converter(model, precision: str, calibration_images: np.ndarray | None = Non
         # Built-in ops only: Flex (select TF) ops would need the full TF runtime on the device.
         configured.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         PRECISIONS[precision](configured, calibration_images)
+        if precision == "int8":
+            configured.inference_input_type = configured.inference_output_type = getattr(tf, int8_io)
         yield configured
 
 
-def convert(model, precision: str, calibration_images: np.ndarray | None = None) -> bytes:
+def convert(model, precision: str, calibration_images: np.ndarray | None = None, int8_io: str = "uint8") -> bytes:
     """Convert a Keras classifier to a TFLite flatbuffer at `precision` (float32, float16, dynamic, int8, int16x8)."""
-    with converter(model, precision, calibration_images) as configured:
+    with converter(model, precision, calibration_images, int8_io) as configured:
         return configured.convert()
 
 
-def export(model, precision: str, calibration_images: np.ndarray | None, bundle_dir: Path) -> Path:
+def export(
+    model, precision: str, calibration_images: np.ndarray | None, bundle_dir: Path, int8_io: str = "uint8"
+) -> Path:
     """Write `bundle_dir/model.tflite` and return its path."""
     path = Path(bundle_dir) / MODEL_FILE
-    path.write_bytes(convert(model, precision, calibration_images))
+    path.write_bytes(convert(model, precision, calibration_images, int8_io))
     return path
 
 
