@@ -17,6 +17,11 @@ class RunDir:
         return self.root / "model.keras"
 
     @property
+    def model_qat(self) -> Path:
+        """The quantisation-aware fine-tuned model, written when the recipe enables qat (int8 TFLite uses it)."""
+        return self.root / "model_qat.keras"
+
+    @property
     def labels(self) -> Path:
         return self.root / "labels.txt"
 

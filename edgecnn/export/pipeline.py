@@ -148,9 +148,7 @@ def _export_model(run: RunDir, recipe, format_name: str, precision: str):
     """
     import keras
 
-    from edgecnn.train.runner import qat_model_path
-
-    model_file = qat_model_path(run)
+    model_file = run.model_qat
     if (format_name, precision) != ("tflite", "int8") or not recipe.qat.enabled:
         model = keras.saving.load_model(run.model, compile=False)
         return model, model, run.model

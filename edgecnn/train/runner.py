@@ -37,7 +37,6 @@ SCHEDULES = {
     "constant": lambda lr, total_steps: lr,
 }
 
-QAT_MODEL_FILE = "model_qat.keras"  # written beside model.keras when the recipe's qat section is enabled
 
 
 def load_data(recipe: Recipe) -> DataSplits:
@@ -66,7 +65,7 @@ def train(
         shutil.rmtree(run.root)
     resuming = run.checkpoints.is_dir()
     run.root.mkdir(parents=True, exist_ok=True)
-    qat_model_path(run).unlink(missing_ok=True)  # left by an interrupted run: it does not match the new model.keras
+    run.model_qat.unlink(missing_ok=True)  # left by an interrupted run: it does not match the new model.keras
     _seed_everything(recipe.train.seed)
 
     data = load_data(recipe)
@@ -133,11 +132,6 @@ def train(
     return run
 
 
-def qat_model_path(run: RunDir) -> Path:
-    """Where `train` writes the quantisation-aware fine-tuned model of a run (if its recipe enables qat)."""
-    return run.root / QAT_MODEL_FILE
-
-
 def _loss(recipe: Recipe) -> keras.losses.Loss:
     return keras.losses.CategoricalCrossentropy(label_smoothing=recipe.train.label_smoothing)
 
@@ -164,7 +158,7 @@ def _quantisation_aware_fine_tune(
         validation_data=val_batches if len(data.val) else None, verbose=1 if sys.stdout.isatty() else 2,
     )
     seconds = time.perf_counter() - started
-    _save_model(qat_model, qat_model_path(run))
+    _save_model(qat_model, run.model_qat)
 
     def top1(model: keras.Model, split) -> float | None:
         if not len(split):
@@ -173,7 +167,7 @@ def _quantisation_aware_fine_tune(
         return classification_report(split.labels, probs, data.class_names).top1
 
     report = {
-        "model_file": QAT_MODEL_FILE,
+        "model_file": run.model_qat.name,
         "epochs": recipe.qat.epochs,
         "learning_rate": recipe.qat.learning_rate,
         "calibration_images": int(len(calibration)),
@@ -184,7 +178,7 @@ def _quantisation_aware_fine_tune(
     }
     if report["val_top1"] is not None:
         print(f"QAT val top-1 {report['val_top1']:.2%} (float {report['float_val_top1']:.2%})")
-    print(f"QAT model saved in {qat_model_path(run)}")
+    print(f"QAT model saved in {run.model_qat}")
     return report
 
 
