@@ -17,36 +17,43 @@ from edgecnn.train import qat  # noqa: E402
 
 IMAGE_SIZE = 8  # the digits' native resolution: training and LiteRT evaluation take seconds
 CALIBRATION_IMAGES = 200
-# Scaling one first-layer channel up by 50 (and the next layer's weights for it down by 50) leaves the float model's
-# function unchanged but gives the other channels 1/50 of the per-tensor int8 activation range: the channel-range
-# imbalance that breaks PTQ of networks trained without BN (Nagel et al. 2019, "Data-free quantization").
-IMBALANCE = 50.0
+# Scaling one first-layer channel up by 200 (and the next layer's weights for it down by 200) leaves the float model's
+# function unchanged but gives the other channels 1/200 of the per-tensor int8 activation range, about one int8 step
+# each: the channel-range imbalance that breaks PTQ of networks trained without BN (Nagel et al. 2019, "Data-free
+# quantization"). A float fine-tune does not see the rounding; QAT trains against it.
+IMBALANCE = 200.0
 QAT_EPOCHS = 20
-QAT_LEARNING_RATE = 5e-4
-# Measured on the 900 held-out digits (deterministic on CPU): float 94.56 %, PTQ int8 89.44 % (−5.1 points, 46 images),
-# QAT int8 91.89 % (+2.44 points: 22 of the 46 images won back, a recovered fraction of 0.48; 23 and 0.50 before the
-# ranges were calibrated exactly as the converter does). The bounds keep a margin under that: PTQ must lose over
-# 1 point for the comparison to mean anything, QAT must win back 2 points.
-# Not asserted, and worth knowing: the same 20 epochs fine-tuned in float and then PTQ'd reach 92.56 % here, so on
-# this failure mode (a range problem) most of the gain is fine-tuning re-equalising channels, not QAT as such.
+QAT_LEARNING_RATE = 1e-3  # Adam, cosine-decayed to 0 over the QAT epochs
+# Chosen on the 450 validation digits, never on the 450 test digits the assertion reads (deterministic on CPU):
+# imbalance 50, 100, 200 × Adam at a constant 5e-4…2e-3 for 10/20/30 epochs, then (100, 200) cosine-decayed from
+# 1e-3/2e-3 over 20/30 epochs. At 50 (PTQ −4.7 points) QAT recovered at most 0.57 and the control up to 0.90.
+# Constant rates swing by ±0.3 of recovered fraction from one epoch to the next; cosine decay settles. Best:
+# 200 × 1e-3 cosine × 20 epochs (0.76; the control, the same fine-tune in float then PTQ, 0.14) tied with
+# 100 × 2e-3 cosine × 20 (0.76, control 0.66), broken towards the case where QAT itself is what helps. Neighbours of
+# the choice, checked after it was made, all on validation: 15 epochs 0.80, 25 epochs 0.81, 30 epochs 0.74, 5e-4 ×
+# 20 or 30 epochs 0.79 / 0.81 (controls 0.07–0.46); 2e-3 diverges (−0.34).
+# Validation: float 93.78 %, PTQ int8 51.33 %, QAT int8 83.56 % (recovered 0.76), control 57.33 % (0.14).
+# Test (asserted): float 95.33 %, PTQ int8 54.67 %, QAT int8 83.56 % (recovered 0.71: 130 of the 183 images PTQ
+# loses), control 57.56 % (0.07). The bounds are the issue's: PTQ loses over 1 point, QAT wins back at least half of
+# it (here 38 images above that bar).
 MIN_PTQ_DROP_POINTS = 1.0
-MIN_QAT_GAIN_POINTS = 2.0
-MIN_RECOVERED_FRACTION = 0.45
+MIN_RECOVERED_FRACTION = 0.5
 MOBILENET_IMAGE_SIZE = 32  # the smallest input keras.applications' MobileNetV2 accepts
 MOBILENET_EPOCHS = 4
 MOBILENET_CHECK_IMAGES = 300
 
 @pytest.fixture(scope="module")
 def digits():
-    """(train images, train labels, held-out images, held-out labels) of scikit-learn's digits at 8 px."""
+    """(train images, train labels, test images, test labels) of scikit-learn's digits at 8 px.
+
+    The validation split (`seed=0`, 450 digits) is where the QAT scenario and schedule were chosen; it is not read here.
+    """
     pytest.importorskip("sklearn", reason="the digits data set needs scikit-learn")
     from edgecnn.data import load_splits
 
     data = load_splits(source="builtin", path="digits", image_size=IMAGE_SIZE, val_fraction=0.25,
                        test_fraction=0.25, seed=0)
-    held_out = np.concatenate([data.val.images, data.test.images])
-    held_out_labels = np.concatenate([data.val.labels, data.test.labels])
-    return data.train.images, data.train.labels, held_out, held_out_labels
+    return data.train.images, data.train.labels, data.test.images, data.test.labels
 
 
 def small_cnn(num_classes: int) -> keras.Model:
@@ -96,10 +103,10 @@ def top1(probabilities: np.ndarray, labels: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def trained(digits, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """A converged float model, its PTQ int8 model, and a QAT fine-tune of it with its int8 model."""
+    """A converged float model, its PTQ int8 model, a QAT fine-tune of it and its int8 model, on the test digits."""
     from edgecnn.export.tflite import convert
 
-    train_images, train_labels, held_out, held_out_labels = digits
+    train_images, train_labels, test_images, test_labels = digits
     tmp_path = tmp_path_factory.mktemp("qat")
     calibration = train_images[:CALIBRATION_IMAGES]
     keras.utils.set_random_seed(0)
@@ -109,22 +116,24 @@ def trained(digits, tmp_path_factory: pytest.TempPathFactory) -> dict:
     model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(0.01, steps)),
                   loss="sparse_categorical_crossentropy")
     model.fit(train_images.astype(np.float32), train_labels, epochs=epochs, batch_size=batch_size, verbose=0)
-    float_before = model.predict(held_out.astype(np.float32), verbose=0)
+    float_before = model.predict(test_images.astype(np.float32), verbose=0)
     imbalance_channel(model, IMBALANCE)
-    float_probs = model.predict(held_out.astype(np.float32), verbose=0)
+    float_probs = model.predict(test_images.astype(np.float32), verbose=0)
     ptq_bytes = convert(model, "int8", calibration)
 
     keras.utils.set_random_seed(0)
+    qat_steps = QAT_EPOCHS * int(np.ceil(len(train_images) / batch_size))
     qat_model = qat.fine_tune(model, calibration, train_images.astype(np.float32), QAT_EPOCHS,
-                              keras.optimizers.Adam(QAT_LEARNING_RATE), "sparse_categorical_crossentropy",
-                              y=train_labels, batch_size=batch_size)
+                              keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(QAT_LEARNING_RATE,
+                                                                                           qat_steps)),
+                              "sparse_categorical_crossentropy", y=train_labels, batch_size=batch_size)
     qat_bytes = qat.qat_to_tflite(qat_model, calibration)
     return {
         "float_change": float(np.max(np.abs(float_before - float_probs))),
-        "float_top1": top1(float_probs, held_out_labels),
-        "ptq_top1": top1(tflite_probabilities(ptq_bytes, held_out, tmp_path), held_out_labels),
-        "qat_fake_quant_probs": qat_model.predict(held_out.astype(np.float32), verbose=0),
-        "qat_int8_probs": tflite_probabilities(qat_bytes, held_out, tmp_path),
+        "float_top1": top1(float_probs, test_labels),
+        "ptq_top1": top1(tflite_probabilities(ptq_bytes, test_images, tmp_path), test_labels),
+        "qat_fake_quant_probs": qat_model.predict(test_images.astype(np.float32), verbose=0),
+        "qat_int8_probs": tflite_probabilities(qat_bytes, test_images, tmp_path),
         "ptq_ops": op_types(ptq_bytes, tmp_path),
         "qat_ops": op_types(qat_bytes, tmp_path),
     }
@@ -139,7 +148,6 @@ def test_qat_recovers_half_of_the_ptq_loss(trained: dict, digits) -> None:
     print(f"float {trained['float_top1']:.4f}  ptq int8 {trained['ptq_top1']:.4f}  qat int8 {qat_top1:.4f}  "
           f"recovered {recovered:.2f}")
     assert 100 * ptq_drop > MIN_PTQ_DROP_POINTS
-    assert 100 * (qat_top1 - trained["ptq_top1"]) >= MIN_QAT_GAIN_POINTS
     assert recovered >= MIN_RECOVERED_FRACTION
 
 
@@ -151,11 +159,12 @@ def test_qat_model_has_the_ptq_op_types(trained: dict) -> None:
 def test_fake_quant_outputs_match_the_int8_model(trained: dict) -> None:
     fake_quant, int8 = trained["qat_fake_quant_probs"], trained["qat_int8_probs"]
     per_image_max = np.abs(fake_quant - int8).max(axis=1)
-    # Measured: mean |Δprob| 0.0003, 99th percentile of the per-image max 0.039 (worst image 0.066), 99.9 % top-1
-    # agreement. The residue is int32 bias and requantisation rounding.
+    # Measured on the 450 test digits: mean |Δprob| 0.0007, 99th percentile of the per-image max 0.045 (worst image
+    # 0.082), 99.1 % top-1 agreement (4 images). The residue is int32 bias and requantisation rounding, which the
+    # imbalanced conv0 output (most channels about one int8 step wide) turns into whole-step flips now and then.
     assert np.mean(np.abs(fake_quant - int8)) < 0.002
     assert np.percentile(per_image_max, 99) < 0.08
-    assert np.mean(fake_quant.argmax(axis=1) == int8.argmax(axis=1)) >= 0.99
+    assert np.mean(fake_quant.argmax(axis=1) == int8.argmax(axis=1)) >= 0.98
 
 
 def test_inference_graph_folds_batchnorm_and_keeps_outputs(tmp_path: Path) -> None:
