@@ -267,3 +267,24 @@ def test_bench_command_prints_one_table_row_per_bundle(
 def test_bench_command_reports_a_missing_bundle_from_its_worker_process(tmp_path: Path) -> None:
     with pytest.raises(BundleError, match=r"nothing: no such bundle or model file"):
         run_command("bench", str(tmp_path / "nothing"))
+
+
+class _SleepingPredictor:
+    """Stands in for a Predictor whose predict() takes a known time."""
+
+    def __init__(self, seconds: float, image_size: tuple[int, int] = (8, 8)):
+        self.seconds, self.image_size = seconds, image_size
+
+    def predict(self, batch):
+        import time
+
+        time.sleep(self.seconds)
+
+
+def test_paired_ratio_times_both_in_alternating_rounds():
+    from edgecnn.bench.latency import paired_ratio
+
+    ratio = paired_ratio(_SleepingPredictor(0.004), _SleepingPredictor(0.002), rounds=5, per_round=3, warmup=1)
+    assert 1.5 < ratio < 2.5
+    with pytest.raises(ValueError, match="different input sizes"):
+        paired_ratio(_SleepingPredictor(0.0, (8, 8)), _SleepingPredictor(0.0, (4, 4)))

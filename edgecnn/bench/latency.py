@@ -77,6 +77,34 @@ def measure_latency(
     )
 
 
+def paired_ratio(
+    candidate: Predictor, reference: Predictor, rounds: int = 40, per_round: int = 10, warmup: int = 20
+) -> float:
+    """Median over rounds of candidate p50 / reference p50, the two timed in alternating rounds in one process.
+
+    Sub-millisecond latencies of separately measured bundles drift by tens of percent with CPU frequency, cache
+    state and thread placement; alternating them exposes both to the same conditions, so the ratio is what holds.
+    """
+    if candidate.image_size != reference.image_size:
+        raise ValueError(f"different input sizes: {candidate.image_size} vs {reference.image_size}")
+    batch = np.random.default_rng(0).integers(0, 256, (1, *candidate.image_size, 3), dtype=np.uint8)
+    for predictor in (candidate, reference):
+        for _ in range(warmup):
+            predictor.predict(batch)
+    ratios = []
+    for _ in range(rounds):
+        medians = []
+        for predictor in (candidate, reference):
+            samples = []
+            for _ in range(per_round):
+                started = time.perf_counter_ns()
+                predictor.predict(batch)
+                samples.append(time.perf_counter_ns() - started)
+            medians.append(float(np.median(samples)))
+        ratios.append(medians[0] / medians[1])
+    return float(np.median(ratios))
+
+
 def peak_rss_mb() -> float | None:
     """Peak resident memory of this whole process so far, in MiB; None where the OS does not report it.
 
