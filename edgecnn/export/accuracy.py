@@ -308,7 +308,7 @@ def _openvino_accuracy_control(inputs: QuantisationInputs, target: Path) -> tupl
     from edgecnn.export import openvino as openvino_export
     from edgecnn.export.telemetry import telemetry_disabled
 
-    with telemetry_disabled():  # NNCF creates its telemetry object on import
+    with telemetry_disabled(), openvino_export.squeeze_excite_quantised():  # as the plain int8 export does
         import nncf
 
         validation = list(zip(inputs.validation.images, inputs.validation.labels))
