@@ -2,12 +2,12 @@
 
 Why this exists: XNNPACK, LiteRT's CPU engine, has no int8 HARD_SWISH kernel. The TFLite converter fuses Keras'
 hard-swish into a single HARD_SWISH op, which then runs on LiteRT's reference kernel and cuts the int8 graph into
-one XNNPACK partition per activation. Measured with `litert-benchmark` (2 threads, this repo's 2-core x86 machine):
-int8 MobileNetV3-Small at 224 px took 4.37 ms against 1.22 ms in float32 (19 HARD_SWISH ops undelegated,
-20 partitions). Written as `(x / 6) · relu6(x + 3)` — an operand order the converter's hard-swish fusion patterns
-do not match — each activation becomes ADD (with a fused RELU6) and two MULs, all three delegated: the whole int8
-graph is one partition and int8 ran at 0.61× float32 (224 px, 1.88 vs 3.06 ms, one run on a loaded machine), and
-0.87× float32 for the Fashion-MNIST-trained 32 px model of benchmarks/export_matrix.py (interleaved timing).
+one XNNPACK partition per activation. benchmarks/hard_swish.py (2 threads, this repo's 2-core x86 machine): int8
+MobileNetV3-Small at 224 px took 4.02 ms against 1.05 ms in float32 (19 HARD_SWISH ops undelegated, 20
+partitions). Written as `(x / 6) · relu6(x + 3)` — an operand order the converter's hard-swish fusion patterns
+do not match (`x · (relu6(x + 3) / 6)` is fused back) — each activation becomes ADD (with a fused RELU6) and two
+MULs, all three delegated: one partition, int8 at 0.92× float32 time, and 0.76× for the Fashion-MNIST-trained
+32 px model of benchmarks/export_matrix.py (both timed interleaved in one process).
 Cost: top-1 agreement with Keras fell from 98.75 % (fused HARD_SWISH) to 97.37 % on that model's validation split,
 top-1 itself unchanged (87.78 % vs 87.80 %): two more requantisations per activation.
 
