@@ -8,8 +8,9 @@ partitions). Written as `(x / 6) · relu6(x + 3)` — an operand order the conve
 do not match (`x · (relu6(x + 3) / 6)` is fused back) — each activation becomes ADD (with a fused RELU6) and two
 MULs, all three delegated: one partition, int8 at 0.92× float32 time, and 0.76× for the Fashion-MNIST-trained
 32 px model of benchmarks/export_matrix.py (both timed interleaved in one process).
-Cost: top-1 agreement with Keras fell from 98.75 % (fused HARD_SWISH) to 97.37 % on that model's validation split,
-top-1 itself unchanged (87.78 % vs 87.80 %): two more requantisations per activation.
+Cost, from one exploratory pair of exports of that model (not a benchmark row): top-1 agreement with Keras on its
+validation split 98.75 % with the fused HARD_SWISH, 97.37 % rewritten (the bundle in RESULTS.md), top-1 unchanged
+(87.80 % vs 87.78 %): two more requantisations per activation.
 
 int16x8 gets the same rewrite for another reason: the converter has no 16x8 HARD_SWISH ("Quantization to 16x8-bit
 not yet supported for op: 'HARD_SWISH'"), while ADD, RELU6 and MUL have 16x8 kernels.

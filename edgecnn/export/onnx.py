@@ -27,7 +27,8 @@ CALIBRATION_METHODS: dict[str, str] = {"minmax": "MinMax", "entropy": "Entropy",
 
 # Activation type name → onnxruntime.quantization.QuantType member; weights are always QInt8, per channel.
 ACTIVATION_TYPES: dict[str, str] = {"uint8": "QUInt8", "int8": "QInt8"}
-# uint8 activations (ORT's U8S8 kernels) by default: faster in every run. MobileNetV2 1.0, 1000 classes, random
+# uint8 activations (ORT's U8S8 kernels) by default: faster in every run. benchmarks/export_formats.py has both
+# activation types as rows (RESULTS.md). Exploratory runs behind the choice — MobileNetV2 1.0, 1000 classes, random
 # calibration, ORT 1.31, 2-core AMD EPYC with AVX-512 VNNI shared with other jobs (load 3-5); latency vs float32 in
 # the same process, variants interleaved, median of per-round ratios (1 thread: wall / calling thread's CPU time):
 #   224 px: uint8 0.47x / 0.48x (1 thread), 0.50x (2 threads); int8 0.75x / 0.78x, 0.79x

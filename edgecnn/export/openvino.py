@@ -101,9 +101,10 @@ def squeeze_excite_quantised() -> Iterator[bool]:
 
     NNCF keeps SE blocks (global pool → two 1×1 convs → sigmoid gate → multiply) in float by default, through an
     ignored pattern that no public argument turns off. On MobileNetV3 that left int8 no faster than float32 under
-    OpenVINO (Fashion-MNIST MobileNetV3-Small, 32 px: 1.01–1.04× float32 time in three interleaved measurements;
-    int8 file 0.53× of float32). With SE quantised: 0.92–0.95× in two probe runs and 1.00× in the export matrix
-    (benchmarks/RESULTS.md), file 0.32×, test top-1 87.77 % vs 87.76 % float, so edgecnn quantises them.
+    OpenVINO (Fashion-MNIST MobileNetV3-Small, 32 px: 1.01–1.04× float32 time in three exploratory interleaved
+    measurements; int8 file 0.53× of float32 in an earlier export-matrix run). With SE quantised, the export matrix
+    in benchmarks/RESULTS.md has 1.00× float32 time, file 0.32×, test top-1 87.77 % vs 87.76 % float (exploratory
+    runs: 0.92–0.95×), so edgecnn quantises them.
     The pattern is taken out of NNCF's registry for the duration and put back; if NNCF's internals
     move, this does nothing and NNCF's default stands (tested, so an upgrade that breaks it shows up).
     """
