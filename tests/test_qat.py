@@ -13,7 +13,17 @@ require_tensorflow_backend()  # before Keras is imported, whatever KERAS_BACKEND
 
 import keras  # noqa: E402
 
-from edgecnn.train import qat  # noqa: E402
+from edgecnn.export.tflite import qat_to_tflite  # noqa: E402
+from edgecnn.quant.emulation import inference_graph, prepare_qat, strip_qat  # noqa: E402
+from edgecnn.quant.graph import leaf_layers  # noqa: E402
+from edgecnn.quant.layers import (  # noqa: E402
+    ActivationQuantizer,
+    QATConv2D,
+    QATDense,
+    QATDepthwiseConv2D,
+    QATRescaling,
+)
+from edgecnn.train.qat import fine_tune  # noqa: E402
 
 IMAGE_SIZE = 8  # the digits' native resolution: training and LiteRT evaluation take seconds
 CALIBRATION_IMAGES = 200
@@ -123,11 +133,11 @@ def trained(digits, tmp_path_factory: pytest.TempPathFactory) -> dict:
 
     keras.utils.set_random_seed(0)
     qat_steps = QAT_EPOCHS * int(np.ceil(len(train_images) / batch_size))
-    qat_model = qat.fine_tune(model, calibration, train_images.astype(np.float32), QAT_EPOCHS,
+    qat_model = fine_tune(model, calibration, train_images.astype(np.float32), QAT_EPOCHS,
                               keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(QAT_LEARNING_RATE,
                                                                                            qat_steps)),
                               "sparse_categorical_crossentropy", y=train_labels, batch_size=batch_size)
-    qat_bytes = qat.qat_to_tflite(qat_model, calibration)
+    qat_bytes = qat_to_tflite(qat_model, calibration)
     return {
         "float_change": float(np.max(np.abs(float_before - float_probs))),
         "float_top1": top1(float_probs, test_labels),
@@ -179,23 +189,23 @@ def test_inference_graph_folds_batchnorm_and_keeps_outputs(tmp_path: Path) -> No
             layer.set_weights([rng.uniform(0.5, 2, channels), rng.normal(0, 1, channels),
                                rng.normal(0, 1, channels), rng.uniform(0.5, 2, channels)])
     images = rng.integers(0, 256, (4, 16, 16, 3)).astype(np.float32)
-    graph = qat.inference_graph(model)
+    graph = inference_graph(model)
     assert [layer.name for layer in graph.layers] == [
         "image", "normalise", "conv0", "conv0_relu", "pool0", "conv1", "conv1_relu", "pool1", "avg_pool",
         "predictions", "predictions_softmax",
     ]
     np.testing.assert_allclose(graph.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-5)
 
-    qat_model = qat.prepare_qat(model, images)
-    quantised = [layer.name for layer in qat_model.layers if isinstance(layer, qat.ActivationQuantizer)]
+    qat_model = prepare_qat(model, images)
+    quantised = [layer.name for layer in qat_model.layers if isinstance(layer, ActivationQuantizer)]
     # Not after conv0/conv1 (their ReLU6 is fused) nor after max-pooling (it keeps its input's scale).
     assert quantised == ["normalise_quant", "conv0_relu_quant", "conv1_relu_quant", "avg_pool_quant",
                          "predictions_quant", "predictions_softmax_quant"]
-    assert [type(qat_model.get_layer(name)) for name in ("conv0", "predictions")] == [qat.QATConv2D, qat.QATDense]
+    assert [type(qat_model.get_layer(name)) for name in ("conv0", "predictions")] == [QATConv2D, QATDense]
     qat_model.save(tmp_path / "qat.keras")  # a QAT phase can checkpoint and resume like any other run
     reloaded = keras.saving.load_model(tmp_path / "qat.keras", compile=False)
     np.testing.assert_array_equal(reloaded.predict(images, verbose=0), qat_model.predict(images, verbose=0))
-    stripped = qat.strip_qat(qat_model)
+    stripped = strip_qat(qat_model)
     np.testing.assert_allclose(stripped.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-5)
 
 
@@ -203,7 +213,7 @@ def test_prepare_qat_rejects_separable_convolutions() -> None:
     inputs = keras.Input((8, 8, 3))
     outputs = keras.layers.SeparableConv2D(4, 3, name="separable")(inputs)
     with pytest.raises(ValueError, match=r"unsupported layers \['separable'\]"):
-        qat.prepare_qat(keras.Model(inputs, outputs))
+        prepare_qat(keras.Model(inputs, outputs))
 
 
 def inverted_residual(image_size: int) -> keras.Model:
@@ -230,7 +240,7 @@ def inverted_residual(image_size: int) -> keras.Model:
 def randomise_batchnorm(model: keras.Model, seed: int) -> None:
     """Non-trivial BN statistics, so that folding is exercised."""
     rng = np.random.default_rng(seed)
-    for layer in model._flatten_layers(include_self=False, recursive=True):
+    for layer in leaf_layers(model):
         if isinstance(layer, keras.layers.BatchNormalization):
             channels = layer.gamma.shape[0]
             layer.set_weights([rng.uniform(0.5, 2, channels), rng.normal(0, 1, channels),
@@ -242,12 +252,12 @@ def test_depthwise_block_folds_quantises_and_round_trips(tmp_path: Path) -> None
     model = inverted_residual(image_size=8)
     randomise_batchnorm(model, seed=0)
     images = np.random.default_rng(1).integers(0, 256, (16, 8, 8, 3)).astype(np.float32)
-    graph = qat.inference_graph(model)
+    graph = inference_graph(model)
     assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in graph.layers)
     np.testing.assert_allclose(graph.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-5)
 
-    qat_model = qat.prepare_qat(model, images)
-    quantisers = {layer.name: layer.joins for layer in qat_model.layers if isinstance(layer, qat.ActivationQuantizer)}
+    qat_model = prepare_qat(model, images)
+    quantisers = {layer.name: layer.joins for layer in qat_model.layers if isinstance(layer, ActivationQuantizer)}
     # No quantiser after conv/dw (ReLU6 fused), after the padding (scale kept) nor after "project" alone: it feeds
     # the ADD *and* "branch". "branch" only feeds the ADD, so it shares the ADD's range.
     assert quantisers == {
@@ -256,7 +266,7 @@ def test_depthwise_block_folds_quantises_and_round_trips(tmp_path: Path) -> None
         "predictions_softmax_quant": None,
     }
     assert [type(qat_model.get_layer(name)) for name in ("normalise", "conv", "dw", "predictions")] == [
-        qat.QATRescaling, qat.QATConv2D, qat.QATDepthwiseConv2D, qat.QATDense]
+        QATRescaling, QATConv2D, QATDepthwiseConv2D, QATDense]
 
     # The depthwise kernel (3, 3, 8, 2) is quantised per output channel c·2 + m: 255 levels of max|w| / 127 each.
     depthwise = qat_model.get_layer("dw")
@@ -268,7 +278,7 @@ def test_depthwise_block_folds_quantises_and_round_trips(tmp_path: Path) -> None
     qat_model.save(tmp_path / "qat.keras")
     reloaded = keras.saving.load_model(tmp_path / "qat.keras", compile=False)
     np.testing.assert_array_equal(reloaded.predict(images, verbose=0), qat_model.predict(images, verbose=0))
-    stripped = qat.strip_qat(qat_model)
+    stripped = strip_qat(qat_model)
     assert type(stripped.get_layer("normalise")) is keras.layers.Rescaling
     np.testing.assert_allclose(stripped.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-5)
 
@@ -305,8 +315,8 @@ def test_every_quantiser_has_the_converters_scale_and_zero_point(image_size: int
     model = inverted_residual(image_size)
     randomise_batchnorm(model, seed=image_size)
     images = np.random.default_rng(4).integers(0, 256, (32, image_size, image_size, 3)).astype(np.float32)
-    qat_model = qat.prepare_qat(model, images)
-    converted = tflite_activation_params(qat.qat_to_tflite(qat_model, images))
+    qat_model = prepare_qat(model, images)
+    converted = tflite_activation_params(qat_to_tflite(qat_model, images))
     for name, tensor in TFLITE_TENSOR_OF.items():
         layer = qat_model.get_layer(name)
         low, high = float(layer.range_min.numpy()), float(layer.range_max.numpy())
@@ -330,16 +340,16 @@ def mobilenet(tmp_path_factory: pytest.TempPathFactory) -> dict:
     tmp_path = tmp_path_factory.mktemp("mobilenet")
     keras.utils.set_random_seed(0)
     model = models.create("mobilenet_v2", num_classes=10, image_size=MOBILENET_IMAGE_SIZE, width=0.35, dropout=0.0)
-    for layer in model._flatten_layers(include_self=False, recursive=True):
+    for layer in leaf_layers(model):
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = 0.9  # as recipes train: 0.999 lags far behind on a few epochs
     model.compile(optimizer=keras.optimizers.Adam(0.005), loss="sparse_categorical_crossentropy")
     model.fit(train_images, train_labels, epochs=MOBILENET_EPOCHS, batch_size=32, verbose=0)
     keras.utils.set_random_seed(0)
-    qat_model = qat.fine_tune(model, calibration, train_images, 1, keras.optimizers.Adam(1e-4),
+    qat_model = fine_tune(model, calibration, train_images, 1, keras.optimizers.Adam(1e-4),
                               "sparse_categorical_crossentropy", y=train_labels, batch_size=32)
     check_images = data.val.images[:MOBILENET_CHECK_IMAGES]
-    qat_bytes = qat.qat_to_tflite(qat_model, calibration)
+    qat_bytes = qat_to_tflite(qat_model, calibration)
     return {
         "labels": data.val.labels[:MOBILENET_CHECK_IMAGES],
         "float_probs": model.predict(check_images.astype(np.float32), verbose=0),
@@ -398,7 +408,7 @@ def test_recipe_qat_run_is_exported_to_int8_tflite_from_the_qat_model(tmp_path: 
         "model_qat.keras", 1, 1e-4)
     assert 0.0 < qat_metrics["val_top1"] <= 1.0 and 0.0 < qat_metrics["float_val_top1"] <= 1.0
     qat_model = keras.saving.load_model(run / "model_qat.keras", compile=False)
-    assert any(isinstance(layer, qat.ActivationQuantizer) for layer in qat_model.layers)
+    assert any(isinstance(layer, ActivationQuantizer) for layer in qat_model.layers)
 
     assert main(["export", str(run), "--out", str(bundles)]) == 0  # the recipe's targets: float32 and int8
     int8 = json.loads((bundles / "digits-qat-tflite-int8" / "bundle.json").read_text())

@@ -1,0 +1,112 @@
+"""Fake-quantising Keras layers: int8 kernels per output channel and 8-bit activations over calibrated ranges.
+
+Each class is registered as `edgecnn>ClassName`, the name saved `model_qat.keras` files refer to: renaming a class
+or its package breaks loading them. Gradients pass straight through the rounding
+(`keras.quantizers.fake_quant_with_min_max_vars`), and only `keras.ops` / `keras.quantizers` are used, so the
+layers train on any Keras backend.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="edgecnn")
+class ActivationQuantizer(keras.layers.Layer):
+    """Fake-quantises activations to 8 bits over a calibrated [min, max] range (straight-through gradients).
+
+    `joins` names the quantiser of the ADD that is this tensor's only consumer: the converter gives such a tensor
+    the union of its own range and the ADD's (TF 2.21, measured; not when a ReLU is fused into the ADD).
+    """
+
+    def __init__(self, fixed_range: tuple[float, float] | None = None, joins: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.fixed_range = tuple(fixed_range) if fixed_range is not None else None
+        self.joins = joins
+
+    def build(self, input_shape) -> None:
+        add_range(self, *(self.fixed_range or (0.0, 0.0)))
+
+    def call(self, inputs):
+        return fake_quant(self, inputs)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "fixed_range": self.fixed_range, "joins": self.joins}
+
+
+@keras.saving.register_keras_serializable(package="edgecnn")
+class QATRescaling(keras.layers.Rescaling):
+    """Rescaling with an offset as TFLite runs it before a 'same'-padded conv: MUL, then ADD, each requantised.
+
+    The converter gives the MUL's output the union of the MUL's and the ADD's calibrated ranges (TF 2.21, measured
+    on several scale/offset/pixel-range combinations), so the scaled pixels are quantised over that union here;
+    the ADD's output gets the usual `ActivationQuantizer` after this layer.
+    """
+
+    def build(self, input_shape) -> None:
+        add_range(self, 0.0, 0.0)
+        self.built = True
+
+    def call(self, inputs):
+        scaled = ops.cast(inputs, self.compute_dtype) * ops.cast(self.scale, self.compute_dtype)
+        return fake_quant(self, scaled) + ops.cast(self.offset, self.compute_dtype)
+
+
+def add_range(layer: keras.layers.Layer, low: float, high: float) -> None:
+    """Give `layer` the non-trainable [range_min, range_max] of an 8-bit activation quantiser."""
+    for name, value in (("range_min", low), ("range_max", high)):
+        setattr(layer, name, layer.add_weight(name=name, shape=(), initializer=keras.initializers.Constant(value),
+                                              trainable=False))
+
+
+def fake_quant(layer: keras.layers.Layer, tensor):
+    """`tensor` rounded to the 8-bit grid of `layer`'s [range_min, range_max]."""
+    return keras.quantizers.fake_quant_with_min_max_vars(tensor, layer.range_min, layer.range_max, num_bits=8)
+
+
+def fake_quant_weights(kernel):
+    """Symmetric narrow-range int8 per output channel (the last Keras axis): scale = max|w| / 127."""
+    bound = ops.maximum(ops.max(ops.abs(kernel), axis=tuple(range(len(kernel.shape) - 1))), 1e-8)
+    return keras.quantizers.fake_quant_with_min_max_vars(kernel, -bound, bound, num_bits=8, narrow_range=True, axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="edgecnn")
+class QATConv2D(keras.layers.Conv2D):
+    """Conv2D whose kernel is fake-quantised per output channel, as TFLite's int8 CONV_2D stores it."""
+
+    @property
+    def kernel(self):
+        return fake_quant_weights(super().kernel)
+
+
+@keras.saving.register_keras_serializable(package="edgecnn")
+class QATDense(keras.layers.Dense):
+    """Dense whose kernel is fake-quantised per output unit, as TFLite's int8 FULLY_CONNECTED stores it."""
+
+    @property
+    def kernel(self):
+        return fake_quant_weights(super().kernel)
+
+
+@keras.saving.register_keras_serializable(package="edgecnn")
+class QATDepthwiseConv2D(keras.layers.DepthwiseConv2D):
+    """DepthwiseConv2D whose (kh, kw, C, M) kernel is fake-quantised per output channel c·M + m, as TFLite's int8
+    DEPTHWISE_CONV_2D stores it (per channel on axis 3 of its (1, kh, kw, C·M) layout)."""
+
+    @property
+    def kernel(self):
+        kernel = self._kernel
+        flat = ops.reshape(kernel, (*kernel.shape[:2], -1))
+        return ops.reshape(fake_quant_weights(flat), kernel.shape)
+
+    @kernel.setter
+    def kernel(self, value) -> None:  # DepthwiseConv2D.build assigns self.kernel
+        self._kernel = value
+
+
+QAT_LAYERS: dict[type, type] = {
+    keras.layers.Conv2D: QATConv2D, keras.layers.DepthwiseConv2D: QATDepthwiseConv2D, keras.layers.Dense: QATDense,
+    keras.layers.Rescaling: QATRescaling,  # only with an offset: see `emulation.qat_class`
+}
+PLAIN_LAYERS: dict[type, type] = {qat: plain for plain, qat in QAT_LAYERS.items()}
