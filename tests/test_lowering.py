@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from edgecnn.export import lowering, tflite
+from edgecnn.quant.graph import leaf_layers
 from edgecnn.runtime.backends.litert import open_model
 
 SIZE = 32
@@ -35,7 +36,7 @@ def model_and_images():
     model = _hard_swish_model()
     images = np.random.default_rng(0).integers(0, 256, (32, SIZE, SIZE, 3), dtype=np.uint8)
     # Set BN statistics from data (momentum 0) so activations keep realistic ranges, as in a trained model.
-    for layer in lowering._leaf_layers(model):
+    for layer in leaf_layers(model):
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = 0.0
     model(images.astype(np.float32), training=True)
@@ -72,7 +73,7 @@ def test_float32_keeps_the_fused_op_and_the_model_is_restored(tmp_path, model_an
     report = _report(tmp_path, model, "float32", images)
     assert report == {**report, "undelegated": {}, "partitions": 1, "delegated_share": 1.0}
     assert "HARD_SWISH" in tflite.op_names(tmp_path / "float32.tflite")
-    activations = [layer.activation.__name__ for layer in lowering._leaf_layers(model) if hasattr(layer, "activation")]
+    activations = [layer.activation.__name__ for layer in leaf_layers(model) if hasattr(layer, "activation")]
     assert activations.count("hard_silu") == 3  # the int8 conversions above swapped them back
 
 

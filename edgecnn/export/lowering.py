@@ -2,21 +2,17 @@
 
 Why this exists: XNNPACK, LiteRT's CPU engine, has no int8 HARD_SWISH kernel. The TFLite converter fuses Keras'
 hard-swish into a single HARD_SWISH op, which then runs on LiteRT's reference kernel and cuts the int8 graph into
-one XNNPACK partition per activation. benchmarks/hard_swish.py (2 threads, this repo's 2-core x86 machine): int8
-MobileNetV3-Small at 224 px took 4.02 ms against 1.05 ms in float32 (19 HARD_SWISH ops undelegated, 20
-partitions). Written as `(x / 6) · relu6(x + 3)` — an operand order the converter's hard-swish fusion patterns
-do not match (`x · (relu6(x + 3) / 6)` is fused back) — each activation becomes ADD (with a fused RELU6) and two
-MULs, all three delegated: one partition, int8 at 0.92× float32 time, and 0.76× for the Fashion-MNIST-trained
-32 px model of benchmarks/export_matrix.py (both timed interleaved in one process).
-Cost, from one exploratory pair of exports of that model (not a benchmark row): top-1 agreement with Keras on its
-validation split 98.75 % with the fused HARD_SWISH, 97.37 % rewritten (the bundle in RESULTS.md), top-1 unchanged
-(87.80 % vs 87.78 %): two more requantisations per activation.
+one XNNPACK partition per activation, so int8 MobileNetV3 runs slower than float32. Written as
+`(x / 6) · relu6(x + 3)` — an operand order the converter's hard-swish fusion patterns do not match
+(`x · (relu6(x + 3) / 6)` is fused back) — each activation becomes ADD (with a fused RELU6) and two MULs, all
+three delegated: one partition. The measured speed of both forms is benchmarks/hard_swish.py's table in
+benchmarks/RESULTS.md ("Int8 hard-swish under LiteRT"); the accuracy cost is the export's parity check.
 
 int16x8 gets the same rewrite for another reason: the converter has no 16x8 HARD_SWISH ("Quantization to 16x8-bit
 not yet supported for op: 'HARD_SWISH'"), while ADD, RELU6 and MUL have 16x8 kernels.
 Float exports keep the fused op: XNNPACK runs float HARD_SWISH natively, and one op beats three.
-The rewrite is exact in real arithmetic; in int8 it adds two requantisations per activation (see the cost above),
-which the export's parity check measures like any other.
+The rewrite is exact in real arithmetic; in int8 it adds two requantisations per activation, which the export's
+parity check measures like any other.
 """
 
 from __future__ import annotations
@@ -60,25 +56,18 @@ REWRITES: tuple[Rewrite, ...] = (
 )
 
 
-def _leaf_layers(model) -> Iterator[object]:
-    """Every non-model layer, descending into nested models (our classifiers nest the backbone)."""
-    for layer in model.layers:
-        if hasattr(layer, "layers"):
-            yield from _leaf_layers(layer)
-        else:
-            yield layer
-
-
 @contextmanager
 def lowered(model, precision: str) -> Iterator[Counter]:
     """Within the block, `model`'s activations are rewritten for `precision`; yields rewrite name → layer count.
 
     The original functions are restored on exit, so the caller's model is unchanged afterwards.
     """
+    from edgecnn.quant.graph import leaf_layers  # imports Keras: not before the caller has chosen its backend
+
     swapped: list[tuple[object, Callable]] = []
     counts: Counter = Counter()
     try:
-        for layer in _leaf_layers(model):
+        for layer in leaf_layers(model):
             activation = getattr(layer, "activation", None)
             if activation is None:
                 continue
