@@ -10,13 +10,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from edgecnn.data.dataset import ImageSet
+from edgecnn.errors import DataError, LabelMismatchError  # LabelMismatchError re-exported for existing imports
 from edgecnn.runtime.predictor import Predictor
 
 TOP_K = 5
-
-
-class LabelMismatchError(ValueError):
-    """The data set's class names are not the bundle's labels, in the same order."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +102,7 @@ def evaluate(predictor: Predictor, image_set: ImageSet, batch: int = 64, progres
     """Run every image of `image_set` through `predictor` and score it against the labels."""
     check_class_names(image_set.class_names, predictor.labels)
     if len(image_set) == 0:
-        raise ValueError("the evaluation set is empty; choose another --split or give more data")
+        raise DataError("the evaluation set is empty; choose another --split or give more data")
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
     started = time.perf_counter()

@@ -8,6 +8,8 @@ from importlib import resources
 
 import numpy as np
 
+from edgecnn.errors import DataError, require
+
 
 @dataclass(frozen=True)
 class BuiltinArrays:
@@ -34,9 +36,8 @@ def _fashion_mnist_subset() -> BuiltinArrays:
 
 def _digits() -> BuiltinArrays:
     """scikit-learn's 1,797 8×8 digits, rescaled from 0..16 to 0..255 (needs the [train] extra)."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
+    datasets = require("sklearn.datasets", "the built-in 'digits' data set", "pip install 'edgecnn[train]'")
+    digits = datasets.load_digits()
     images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)
     return BuiltinArrays(images, digits.target.astype(np.int64), None, None, [str(d) for d in range(10)])
 
@@ -52,4 +53,4 @@ def load_builtin(name: str) -> BuiltinArrays:
     try:
         return BUILTIN_SETS[name]()
     except KeyError:
-        raise ValueError(f"unknown built-in data set {name!r}; available: {sorted(BUILTIN_SETS)}") from None
+        raise DataError(f"unknown built-in data set {name!r}; available: {', '.join(BUILTIN_SETS)}") from None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -9,7 +11,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from edgecnn.data.dataset import ImageSet, Skipped
-from edgecnn.runtime.preprocess import IMAGE_SUFFIXES, ImageDecodeError, ResizeMode, fit_image, read_image
+from edgecnn.errors import DataError, ImageDecodeError
+from edgecnn.runtime.preprocess import IMAGE_SUFFIXES, ResizeMode, fit_image, read_image
 
 SPLIT_DIRS = ("train", "val", "test")
 
@@ -20,36 +23,98 @@ def has_split_dirs(root: Path) -> bool:
 
 
 def class_names_of(root: Path) -> list[str]:
-    """Sorted names of the class sub-directories of `root`."""
+    """Sorted names of the class sub-directories of `root`; DataError when there are none or two differ by case."""
     names = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not names:
-        raise FileNotFoundError(f"{root}: no class sub-directories found; expected {root}/<class>/<image files>")
+        files = [p for p in root.iterdir() if p.is_file()]
+        images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+        found = f"{len(images)} image files directly in it" if images else f"{len(files)} files and no folders"
+        raise DataError(
+            f"{root}: no class sub-directories found ({found}); expected {root}/<class>/<image files>, "
+            "one folder per class"
+        )
+    by_folded: dict[str, list[str]] = defaultdict(list)
+    for name in names:
+        by_folded[name.casefold()].append(name)
+    clashes = [group for group in by_folded.values() if len(group) > 1]
+    if clashes:
+        shown = "; ".join(" and ".join(repr(name) for name in group) for group in clashes)
+        raise DataError(
+            f"{root}: class folders {shown} differ only in case; merge or rename them (they would be separate "
+            "classes here but one folder on macOS and Windows)"
+        )
     return names
+
+
+def list_images(root: Path, class_names: list[str]) -> tuple[list[tuple[Path, int]], list[Skipped]]:
+    """(image file, label) under root/<class>/ in sorted order, and the files and folders left out with why.
+
+    Follows symlinks, but refuses a directory reached twice (a symlink loop, or two classes sharing one folder):
+    both would read the same images again, possibly under another label.
+    """
+    files: list[tuple[Path, int]] = []
+    skipped: list[Skipped] = []
+    seen: dict[tuple[int, int], Path] = {_identity(root): root}
+    for label, name in enumerate(class_names):
+        class_dir = root / name
+        if not class_dir.is_dir():
+            continue  # a class absent from one split (e.g. no test images) is checked by the caller
+        for path in _walk_files(class_dir, seen):
+            if not path.is_file():
+                skipped.append(Skipped(str(path), "broken symlink or not a regular file"))
+            elif path.suffix.lower() not in IMAGE_SUFFIXES:
+                skipped.append(Skipped(str(path), f"not an image file (suffix {path.suffix or 'none'!r})"))
+            else:
+                files.append((path, label))
+    known = set(class_names)
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith(".") or entry.name in known:
+            continue
+        reason = "folder of a class that training does not have" if entry.is_dir() else "not in a class folder"
+        skipped.append(Skipped(str(entry), reason))
+    return files, skipped
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_dev, stat.st_ino
+
+
+def _walk_files(top: Path, seen: dict[tuple[int, int], Path]) -> list[Path]:
+    """Every non-directory entry under `top`, sorted as Path objects; DataError on a directory reached twice."""
+    found: list[Path] = []
+    for directory, subdirs, names in os.walk(top, followlinks=True, onerror=_raise_walk_error):
+        here = Path(directory)
+        identity = _identity(here)
+        if identity in seen:
+            first = seen[identity]
+            if first in here.parents:
+                raise DataError(f"symlink loop in the data folder: {here} points back to {first}; remove the link")
+            raise DataError(
+                f"{here} and {first} are the same folder (through a symlink), so its images would be read twice; "
+                "remove the link"
+            )
+        seen[identity] = here
+        found += [here / name for name in names]
+        subdirs.sort()
+    return sorted(found)
+
+
+def _raise_walk_error(error: OSError) -> None:
+    raise DataError(f"cannot read {error.filename}: {error.strerror}") from error
 
 
 def load_folder(
     root: Path, class_names: list[str], size: tuple[int, int], resize: ResizeMode, workers: int = 4
 ) -> tuple[ImageSet, list[Skipped]]:
     """Decode every image under root/<class>/ at the model size; skip and list what is not a readable image."""
-    files: list[tuple[Path, int]] = []
-    skipped: list[Skipped] = []
-    for label, name in enumerate(class_names):
-        class_dir = root / name
-        if not class_dir.is_dir():
-            continue  # a class absent from one split (e.g. no test images) is not an error
-        for path in sorted(class_dir.rglob("*")):
-            if not path.is_file():
-                continue
-            if path.suffix.lower() not in IMAGE_SUFFIXES:
-                skipped.append(Skipped(str(path), f"not an image file (suffix {path.suffix or 'none'!r})"))
-                continue
-            files.append((path, label))
+    files, skipped = list_images(root, class_names)
 
     def decode(item: tuple[Path, int]) -> np.ndarray | Skipped:
         path, _ = item
         try:
             return fit_image(read_image(path), size, resize)
-        except (ImageDecodeError, ValueError, OSError) as exc:
+        except (ImageDecodeError, OSError) as exc:
             return Skipped(str(path), f"unreadable image: {exc}")
 
     images: list[np.ndarray] = []

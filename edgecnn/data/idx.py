@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgecnn.errors import DataError
+
 # IDX type codes → numpy dtypes (big-endian where it matters).
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -21,17 +23,20 @@ def read_idx(path: str | Path) -> np.ndarray:
     """Read one IDX file into an array, checking the header against the payload size."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as exc:  # gzip raises both for a truncated or non-gzip .gz
+        raise DataError(f"{path}: cannot read IDX file ({exc})") from exc
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
-        raise ValueError(f"{path}: not an IDX file (bad magic number {data[:4].hex()})")
+        raise DataError(f"{path}: not an IDX file (bad magic number {data[:4].hex()})")
     ndim = data[3]
     dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     dtype = np.dtype(_IDX_DTYPES[data[2]])
     offset = 4 + 4 * ndim
     expected = int(np.prod(dims)) * dtype.itemsize
     if len(data) - offset != expected:
-        raise ValueError(f"{path}: header says {dims} ({expected} bytes) but payload is {len(data) - offset} bytes")
+        raise DataError(f"{path}: header says {dims} ({expected} bytes) but payload is {len(data) - offset} bytes")
     return np.frombuffer(data, dtype=dtype, offset=offset).reshape(dims).astype(dtype.newbyteorder("="))
 
 

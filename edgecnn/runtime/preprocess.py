@@ -12,13 +12,11 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from edgecnn.errors import ImageDecodeError  # re-exported: edgecnn.runtime.preprocess.ImageDecodeError
+
 ResizeMode = Literal["stretch", "center_crop"]
 RESIZE_MODES: tuple[str, ...] = ("stretch", "center_crop")
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-
-
-class ImageDecodeError(ValueError):
-    """A file could not be decoded as an image."""
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -34,12 +32,10 @@ def read_image(path: str | Path) -> np.ndarray:
 
 
 def to_rgb(image: np.ndarray, bgr: bool = False) -> np.ndarray:
-    """Convert grey, grey+alpha, RGB(A) or BGR(A) uint8 pixels to 3-channel RGB."""
-    if image.dtype != np.uint8:
-        if image.dtype == np.uint16:  # 16-bit PNGs: keep the top byte
-            image = (image >> 8).astype(np.uint8)
-        else:
-            raise ValueError(f"expected uint8 pixels, got dtype {image.dtype}")
+    """Convert grey, grey+alpha, RGB(A) or BGR(A) uint8 (or 16-bit) pixels to 3-channel RGB."""
+    image = _checked_pixels(image)
+    if image.dtype == np.uint16:  # 16-bit PNGs: keep the top byte
+        image = (image >> 8).astype(np.uint8)
     if image.ndim == 2:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
     channels = image.shape[2]
@@ -51,7 +47,23 @@ def to_rgb(image: np.ndarray, bgr: bool = False) -> np.ndarray:
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if bgr else image
     if channels == 4:
         return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB if bgr else cv2.COLOR_RGBA2RGB)
-    raise ValueError(f"expected 1-4 channels, got shape {image.shape}")
+    raise ImageDecodeError(f"expected 1-4 channels, got shape {image.shape}")
+
+
+def _checked_pixels(image: object) -> np.ndarray:
+    """`image` as a non-empty (H, W) or (H, W, C) uint8/uint16 array, or ImageDecodeError saying what it is."""
+    if image is None:
+        raise ImageDecodeError("expected an image array, got None (cv2.imread returns None for an unreadable file)")
+    if not isinstance(image, np.ndarray):
+        raise ImageDecodeError(f"expected an image as a numpy array, got {type(image).__name__}")
+    if image.dtype not in (np.uint8, np.uint16):
+        hint = "; scale [0, 1] floats with (image * 255).astype(np.uint8)" if image.dtype.kind == "f" else ""
+        raise ImageDecodeError(f"expected uint8 pixels, got dtype {image.dtype}{hint}")
+    if image.ndim not in (2, 3):
+        raise ImageDecodeError(f"expected one image of shape (H, W) or (H, W, C), got shape {image.shape}")
+    if image.size == 0:
+        raise ImageDecodeError(f"empty image: shape {image.shape} has no pixels")
+    return image
 
 
 def fit_image(image: np.ndarray, size: tuple[int, int], mode: ResizeMode = "stretch") -> np.ndarray:
