@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("edgecnn.commands.eval", "top-1, per-class accuracy and confusion matrix of a bundle"),
     "bench": ("edgecnn.commands.bench", "latency (min/p50/p90/p99), load time and peak memory of a bundle"),
     "models": ("edgecnn.commands.models", "list the model zoo with parameters and MACs"),
+    "live": ("edgecnn.commands.live", "classify a camera, stream or video live: fps, latency, accuracy, web view"),
+    "devices": ("edgecnn.commands.devices", "list the device profiles (threads, runtimes, camera, install notes)"),
 }
 
 
