@@ -72,8 +72,8 @@ def test_folder_with_only_bad_files(tmp_path):
     (tmp_path / "a" / "x.txt").write_text("x")
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "y.png").write_bytes(b"")
-    with pytest.raises(DataError, match=r"no readable images found in train \(2 files skipped: 1 not an image file, "
-                                        r"1 unreadable image; first: .*a/x.txt \(not an image file"):
+    with pytest.raises(DataError, match=r"no readable images found in train \(2 files skipped: 1× not an image file, "
+                                        r"1× unreadable image; first: .*a/x.txt \(not an image file"):
         load_splits("folder", str(tmp_path), 16)
 
 

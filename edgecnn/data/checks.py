@@ -66,11 +66,11 @@ def check_provided(origin: str, parts: dict[str, ImageSet]) -> None:
 
 
 def describe_skipped(skipped: list[Skipped]) -> str:
-    """'5 files skipped: 3 not an image file, 2 unreadable image; first: PATH (REASON)', or '' when none was."""
+    """'5 files skipped: 3× not an image file, 2× unreadable image; first: PATH (REASON)', or '' when none was."""
     if not skipped:
         return ""
     kinds = Counter(s.reason.split(":")[0].split(" (")[0] for s in skipped)
-    breakdown = ", ".join(f"{count} {kind}" for kind, count in kinds.most_common())
+    breakdown = ", ".join(f"{count}× {kind}" for kind, count in kinds.most_common())
     return f"{len(skipped)} files skipped: {breakdown}; first: {skipped[0].path} ({skipped[0].reason})"
 
 

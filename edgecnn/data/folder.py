@@ -115,7 +115,7 @@ def load_folder(
         try:
             return fit_image(read_image(path), size, resize)
         except (ImageDecodeError, OSError) as exc:
-            return Skipped(str(path), f"unreadable image: {exc}")
+            return Skipped(str(path), f"unreadable image: {str(exc).removeprefix(f'{path}: ')}")
 
     images: list[np.ndarray] = []
     labels: list[int] = []
