@@ -6,13 +6,15 @@ matches the layers is checked by tests/test_profile.py with the profiler's int8 
 from __future__ import annotations
 
 import functools
+import inspect
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
-from edgecnn import models
-from edgecnn.models.heads import BACKBONE_NAME, WeightsError
+from edgecnn import errors, models
+from edgecnn.models.efficientnet_lite import VARIANTS
+from edgecnn.models.heads import BACKBONE_NAME, DEFAULT_DROPOUT, WeightsError
 
 keras = pytest.importorskip("keras", reason="the model zoo needs the [train] extra (Keras + TensorFlow)")
 
@@ -98,6 +100,48 @@ def test_model_honours_the_input_output_contract(name):
 
 def test_parameter_table_covers_the_registry():
     assert sorted(COUNTS) == NAMES
+
+
+# Head dropout of the architectures that publish one other than DEFAULT_DROPOUT.
+PUBLISHED_DROPOUT = {name: variant.dropout for name, variant in VARIANTS.items() if variant.dropout != DEFAULT_DROPOUT}
+
+
+def _head_dropout(model) -> float:
+    return model.get_layer("head_dropout").rate
+
+
+def test_published_dropouts_are_efficientnet_lite2_to_4():
+    assert PUBLISHED_DROPOUT == {"efficientnet_lite2": 0.3, "efficientnet_lite3": 0.3, "efficientnet_lite4": 0.3}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_builder_has_its_own_defaults_and_create_keeps_them(name):
+    parameters = inspect.signature(models.get(name).build).parameters
+    defaults = {key: parameters[key].default for key in ("width", "weights", "dropout")}
+    assert defaults == {"width": 1.0, "weights": None, "dropout": PUBLISHED_DROPOUT.get(name, DEFAULT_DROPOUT)}
+    assert _head_dropout(tiny_model(name)) == defaults["dropout"]  # created without width, weights or dropout
+
+
+def test_create_drops_unset_arguments_so_they_never_override_a_default():
+    unset = {"width": None, "weights": None, "dropout": None}
+    assert _head_dropout(models.create("efficientnet_lite2", 10, 64)) == 0.3
+    assert _head_dropout(models.create("efficientnet_lite2", 10, 64, **unset)) == 0.3
+    assert _head_dropout(models.create("mobilenet_v2", 10, 32, **unset)) == DEFAULT_DROPOUT
+    explicit = models.create("efficientnet_lite2", 10, 32, dropout=0.0)
+    assert "head_dropout" not in [layer.name for layer in explicit.layers]
+    keras.backend.clear_session()
+
+
+def test_user_errors_are_edgecnn_errors():
+    assert WeightsError is errors.WeightsError  # models.heads re-exports the one class
+    with pytest.raises(errors.RecipeError, match="unknown model 'mobilenet_v9'"):
+        models.create("mobilenet_v9", 3)
+    with pytest.raises(errors.RecipeError, match=r"tiny_cnn needs image_size >= 8, got 4"):
+        models.create("tiny_cnn", 3, 4)
+    with pytest.raises(errors.RecipeError, match="lenet5 has no width multiplier; got width=0.5"):
+        models.create("lenet5", 3, width=0.5)
+    with pytest.raises(errors.WeightsError, match="tiny_cnn has no pretrained weights"):
+        models.create("tiny_cnn", 3, weights="imagenet")
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -13,14 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edgecnn.models.heads import (
-    BACKBONE_NAME,
-    WeightsError,
-    classifier,
-    image_input,
-    keras_application,
-    resolve_weights,
-)
+from edgecnn.errors import WeightsError
+from edgecnn.models.heads import BACKBONE_NAME, classifier, image_input, keras_application, resolve_weights
 
 if TYPE_CHECKING:
     import keras

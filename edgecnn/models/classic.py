@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from edgecnn.models.applications import assemble, keras_backbone, load_weights_file, split_weights
-from edgecnn.models.heads import BACKBONE_NAME, image_input
+from edgecnn.models.heads import BACKBONE_NAME, DEFAULT_DROPOUT, image_input
 from edgecnn.models.registry import register_model
 
 if TYPE_CHECKING:
@@ -53,7 +53,10 @@ def _grey(pixels: keras.KerasTensor, image_size: int) -> keras.KerasTensor:
     "lenet5", default_image_size=32, family="classic", quantization_friendly=True, has_width=False,
     normalisation="grey = (0.299 R + 0.587 G + 0.114 B) / 255 (inside the model)",
 )
-def lenet5(num_classes: int, image_size: int, width: float, weights: str | None, dropout: float):
+def lenet5(
+    num_classes: int, image_size: int, width: float = 1.0, weights: str | None = None,
+    dropout: float = DEFAULT_DROPOUT,
+):
     """LeNet-5 (LeCun 1998; tanh, average pooling) on a grey conversion of the RGB input."""
     import keras
 
@@ -96,7 +99,10 @@ def _caffe_backbone(factory, model_name: str, image_size: int, weights: str | No
     "vgg16", default_image_size=224, family="classic", normalisation=_CAFFE_NORMALISATION,
     quantization_friendly=True, has_width=False,
 )
-def vgg16(num_classes: int, image_size: int, width: float, weights: str | None, dropout: float):
+def vgg16(
+    num_classes: int, image_size: int, width: float = 1.0, weights: str | None = None,
+    dropout: float = DEFAULT_DROPOUT,
+):
     """VGG16 (13 3×3 convs + fc1/fc2 4096): 138 M parameters, most of them in fc1."""
     import keras
 
@@ -114,7 +120,10 @@ def vgg16(num_classes: int, image_size: int, width: float, weights: str | None, 
     "resnet50", default_image_size=224, family="classic", normalisation=_CAFFE_NORMALISATION,
     quantization_friendly=True, has_width=False,
 )
-def resnet50(num_classes: int, image_size: int, width: float, weights: str | None, dropout: float):
+def resnet50(
+    num_classes: int, image_size: int, width: float = 1.0, weights: str | None = None,
+    dropout: float = DEFAULT_DROPOUT,
+):
     """ResNet50 (bottleneck residual blocks, ReLU): the reference server CNN."""
     import keras
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from edgecnn.models.applications import assemble, keras_backbone, split_weights
+from edgecnn.models.heads import DEFAULT_DROPOUT
 from edgecnn.models.registry import register_model
 
 _IMAGENET_MEAN_STD = "(x / 255 - ImageNet mean) / ImageNet std (inside the model)"
@@ -14,7 +15,10 @@ _IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
     "efficientnet_b0", default_image_size=224, family="efficientnet", normalisation=_IMAGENET_MEAN_STD,
     quantization_friendly=False, has_width=False,
 )
-def efficientnet_b0(num_classes: int, image_size: int, width: float, weights: str | None, dropout: float):
+def efficientnet_b0(
+    num_classes: int, image_size: int, width: float = 1.0, weights: str | None = None,
+    dropout: float = DEFAULT_DROPOUT,
+):
     """EfficientNet-B0 (swish, squeeze-excite): accurate in float, int8-hostile."""
     import keras
     import numpy as np
@@ -60,7 +64,10 @@ def _load_imagenet_b0(backbone, image_size: int) -> None:
     "efficientnetv2_b0", default_image_size=224, family="efficientnet", normalisation=_IMAGENET_MEAN_STD,
     quantization_friendly=False, has_width=False,
 )
-def efficientnetv2_b0(num_classes: int, image_size: int, width: float, weights: str | None, dropout: float):
+def efficientnetv2_b0(
+    num_classes: int, image_size: int, width: float = 1.0, weights: str | None = None,
+    dropout: float = DEFAULT_DROPOUT,
+):
     """EfficientNetV2-B0 (fused MBConv, swish, squeeze-excite): fast to train, float-first."""
     import keras
 

@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from edgecnn.models import lite_weights
 from edgecnn.models.applications import assemble, split_weights
 from edgecnn.models.heads import BACKBONE_NAME
 from edgecnn.models.registry import register_model
@@ -180,19 +181,17 @@ def efficientnet_lite_backbone(
 
 
 def build_efficientnet_lite(
-    name: str, num_classes: int, image_size: int, weights: str | None, dropout: float | None
+    name: str, num_classes: int, image_size: int, weights: str | None, dropout: float
 ) -> keras.Model:
-    """An EfficientNet-Lite classifier; `dropout` None means the variant's published head dropout."""
+    """An EfficientNet-Lite classifier: the `name` variant's backbone at `image_size` under a fresh head."""
     variant = VARIANTS[name]
     backbone_weights, weights_file = split_weights(weights, name)
     if backbone_weights == "imagenet":
-        from edgecnn.models import lite_weights
-
         lite_weights.imagenet_weights_file(name)  # before building: fails fast, or converts once
     backbone = efficientnet_lite_backbone(variant, image_size)
     if backbone_weights == "imagenet":
         lite_weights.load_imagenet_backbone(name, backbone)
-    return assemble(name, backbone, num_classes, variant.dropout if dropout is None else dropout, weights_file)
+    return assemble(name, backbone, num_classes, dropout, weights_file)
 
 
 def _registered(name: str):
@@ -204,30 +203,45 @@ def _registered(name: str):
 
 
 @_registered("efficientnet_lite0")
-def efficientnet_lite0(num_classes: int, image_size: int, width: float, weights: str | None, dropout: float | None):
+def efficientnet_lite0(
+    num_classes: int, image_size: int, width: float = 1.0, weights: str | None = None,
+    dropout: float = VARIANTS["efficientnet_lite0"].dropout,
+):
     """EfficientNet-Lite0 (ReLU6, no SE, 224 px): the int8-friendly EfficientNet."""
     return build_efficientnet_lite("efficientnet_lite0", num_classes, image_size, weights, dropout)
 
 
 @_registered("efficientnet_lite1")
-def efficientnet_lite1(num_classes: int, image_size: int, width: float, weights: str | None, dropout: float | None):
+def efficientnet_lite1(
+    num_classes: int, image_size: int, width: float = 1.0, weights: str | None = None,
+    dropout: float = VARIANTS["efficientnet_lite1"].dropout,
+):
     """EfficientNet-Lite1 (ReLU6, no SE, 240 px)."""
     return build_efficientnet_lite("efficientnet_lite1", num_classes, image_size, weights, dropout)
 
 
 @_registered("efficientnet_lite2")
-def efficientnet_lite2(num_classes: int, image_size: int, width: float, weights: str | None, dropout: float | None):
+def efficientnet_lite2(
+    num_classes: int, image_size: int, width: float = 1.0, weights: str | None = None,
+    dropout: float = VARIANTS["efficientnet_lite2"].dropout,
+):
     """EfficientNet-Lite2 (ReLU6, no SE, 260 px)."""
     return build_efficientnet_lite("efficientnet_lite2", num_classes, image_size, weights, dropout)
 
 
 @_registered("efficientnet_lite3")
-def efficientnet_lite3(num_classes: int, image_size: int, width: float, weights: str | None, dropout: float | None):
+def efficientnet_lite3(
+    num_classes: int, image_size: int, width: float = 1.0, weights: str | None = None,
+    dropout: float = VARIANTS["efficientnet_lite3"].dropout,
+):
     """EfficientNet-Lite3 (ReLU6, no SE, 280 px)."""
     return build_efficientnet_lite("efficientnet_lite3", num_classes, image_size, weights, dropout)
 
 
 @_registered("efficientnet_lite4")
-def efficientnet_lite4(num_classes: int, image_size: int, width: float, weights: str | None, dropout: float | None):
+def efficientnet_lite4(
+    num_classes: int, image_size: int, width: float = 1.0, weights: str | None = None,
+    dropout: float = VARIANTS["efficientnet_lite4"].dropout,
+):
     """EfficientNet-Lite4 (ReLU6, no SE, 300 px): the most accurate Lite."""
     return build_efficientnet_lite("efficientnet_lite4", num_classes, image_size, weights, dropout)

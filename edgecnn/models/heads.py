@@ -5,15 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edgecnn.errors import WeightsError
+
 if TYPE_CHECKING:
     import keras
 
+__all__ = [
+    "BACKBONE_NAME", "DEFAULT_DROPOUT", "WeightsError", "classifier", "image_input", "keras_application",
+    "resolve_weights",
+]
+
 BACKBONE_NAME = "backbone"
-
-
-class WeightsError(ValueError):
-    """Pretrained weights could not be found or loaded."""
-
+# Head dropout of a builder whose architecture publishes none (MediaPipe Model Maker's default too).
+DEFAULT_DROPOUT = 0.2
 
 def image_input(image_size: int) -> keras.KerasTensor:
     """The model input: RGB pixels as float32 in 0..255 (uint8 values), batch dimension free."""

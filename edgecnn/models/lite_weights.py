@@ -6,12 +6,16 @@ Lite0 checkpoint ported to the lukemelas EfficientNet-PyTorch layout (`_conv_ste
 Keras model the first time (needs `torch`), stores the result as a `.weights.h5` in the user cache
 (`$EDGECNN_CACHE`, else `$XDG_CACHE_HOME/edgecnn`, else `~/.cache/edgecnn`) and reads only that file afterwards.
 The value is `imagenet`, as for every other model, so a recipe switches architecture without touching weights.
+
+`efficientnet_lite` imports this module, never the reverse: the classifier is built through the registry, and
+the state dict's `_blocks.N` are matched to Keras blocks by the layer names, in build order.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,8 +23,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edgecnn.atomic import temporary_sibling
-from edgecnn.models.efficientnet_lite import VARIANTS, block_specs, build_efficientnet_lite
-from edgecnn.models.heads import BACKBONE_NAME, WeightsError
+from edgecnn.errors import WeightsError
+from edgecnn.models.heads import BACKBONE_NAME
+from edgecnn.models.registry import create
 
 if TYPE_CHECKING:
     import keras
@@ -53,6 +58,8 @@ _BLOCK_LAYERS = {
     "expand_conv": "_expand_conv", "expand_bn": "_bn0", "dwconv": "_depthwise_conv", "bn": "_bn1",
     "project_conv": "_project_conv", "project_bn": "_bn2",
 }
+# A block's layers are named `block<stage><repeat letter>_<suffix>`, like keras.applications.EfficientNet.
+_BLOCK_PREFIX = re.compile(r"block\d+[a-z]_")
 # The same for the layers outside the blocks (`predictions` is the classifier's, the others the backbone's).
 _OTHER_LAYERS = {
     "stem_conv": "_conv_stem", "stem_bn": "_bn0", "top_conv": "_conv_head", "top_bn": "_bn1", "predictions": "_fc",
@@ -106,12 +113,13 @@ def load_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     return {key: value.numpy() for key, value in torch.load(str(path), map_location="cpu", weights_only=True).items()}
 
 
-def _layer_sources(model_name: str) -> dict[str, str]:
-    """Keras layer name → state-dict module prefix."""
+def _layer_sources(backbone: keras.Model) -> dict[str, str]:
+    """Keras layer name → state-dict module prefix; blocks are numbered in build order, as `_blocks.N` are."""
+    blocks = dict.fromkeys(match.group() for layer in backbone.layers if (match := _BLOCK_PREFIX.match(layer.name)))
     sources = dict(_OTHER_LAYERS)
-    for index, spec in enumerate(block_specs(VARIANTS[model_name])):
+    for index, block in enumerate(blocks):
         for suffix, module in _BLOCK_LAYERS.items():
-            sources[f"{spec.name}{suffix}"] = f"_blocks.{index}.{module}"
+            sources[f"{block}{suffix}"] = f"_blocks.{index}.{module}"
     return sources
 
 
@@ -139,9 +147,10 @@ def assign_state_dict(model: keras.Model, state: dict[str, np.ndarray], model_na
     Every weight-carrying layer must find its arrays and every array must be used, shapes checked, so a layout
     mismatch fails here with the names involved instead of giving a quietly wrong model.
     """
-    sources = _layer_sources(model_name)
+    backbone = model.get_layer(BACKBONE_NAME)
+    sources = _layer_sources(backbone)
     bn_epsilon = _source(model_name).bn_epsilon
-    targets = [layer for layer in model.get_layer(BACKBONE_NAME).layers if layer.weights]
+    targets = [layer for layer in backbone.layers if layer.weights]
     targets.append(model.get_layer("predictions"))
     used: set[str] = set()
     for layer in targets:
@@ -174,7 +183,7 @@ def imagenet_weights_file(model_name: str = "efficientnet_lite0") -> Path:
     if path.is_file():
         return path
     state = load_state_dict(source_state_dict_path(model_name))
-    model = build_efficientnet_lite(model_name, IMAGENET_CLASSES, VARIANTS[model_name].resolution, None, None)
+    model = create(model_name, IMAGENET_CLASSES)
     assign_state_dict(model, state, model_name)
     # Atomic: a crash or a concurrent run never leaves a half-written file under the final name.
     with temporary_sibling(path) as partial:
@@ -184,9 +193,7 @@ def imagenet_weights_file(model_name: str = "efficientnet_lite0") -> Path:
 
 def imagenet_classifier(model_name: str = "efficientnet_lite0", image_size: int | None = None) -> keras.Model:
     """The ImageNet classifier itself (1000 classes, pretrained head); labels: `applications.imagenet_labels()`."""
-    model = build_efficientnet_lite(
-        model_name, IMAGENET_CLASSES, image_size or VARIANTS[model_name].resolution, None, None
-    )
+    model = create(model_name, IMAGENET_CLASSES, image_size)
     model.load_weights(imagenet_weights_file(model_name))
     return model
 

@@ -9,6 +9,7 @@ parameter counts match the paper and `weights: imagenet` loads that conv pretrai
 from __future__ import annotations
 
 from edgecnn.models.applications import assemble, keras_backbone, split_weights
+from edgecnn.models.heads import DEFAULT_DROPOUT
 from edgecnn.models.registry import register_model
 
 _MINUS_ONE_TO_ONE = "x / 127.5 - 1 (inside the model)"
@@ -24,7 +25,10 @@ def _minus_one_to_one(pixels):
     "mobilenet_v1", default_image_size=224, family="mobilenet", normalisation=_MINUS_ONE_TO_ONE,
     quantization_friendly=True,
 )
-def mobilenet_v1(num_classes: int, image_size: int, width: float, weights: str | None, dropout: float):
+def mobilenet_v1(
+    num_classes: int, image_size: int, width: float = 1.0, weights: str | None = None,
+    dropout: float = DEFAULT_DROPOUT,
+):
     """MobileNetV1 (depthwise-separable convs, ReLU6): the original edge CNN."""
     import keras
 
@@ -40,7 +44,10 @@ def mobilenet_v1(num_classes: int, image_size: int, width: float, weights: str |
     "mobilenet_v2", default_image_size=224, family="mobilenet", normalisation=_MINUS_ONE_TO_ONE,
     quantization_friendly=True,
 )
-def mobilenet_v2(num_classes: int, image_size: int, width: float, weights: str | None, dropout: float):
+def mobilenet_v2(
+    num_classes: int, image_size: int, width: float = 1.0, weights: str | None = None,
+    dropout: float = DEFAULT_DROPOUT,
+):
     """MobileNetV2 (inverted residuals, ReLU6): the int8-friendly workhorse."""
     import keras
 
@@ -73,7 +80,10 @@ def _mobilenet_v3(
     "mobilenet_v3_small", default_image_size=224, family="mobilenet", normalisation=_MINUS_ONE_TO_ONE,
     quantization_friendly=False,
 )
-def mobilenet_v3_small(num_classes: int, image_size: int, width: float, weights: str | None, dropout: float):
+def mobilenet_v3_small(
+    num_classes: int, image_size: int, width: float = 1.0, weights: str | None = None,
+    dropout: float = DEFAULT_DROPOUT,
+):
     """MobileNetV3-Small (hard-swish, squeeze-excite): fast in float, int8-hostile without care."""
     return _mobilenet_v3(
         "mobilenet_v3_small", "MobileNetV3Small", False, num_classes, image_size, width, weights, dropout
@@ -84,7 +94,10 @@ def mobilenet_v3_small(num_classes: int, image_size: int, width: float, weights:
     "mobilenet_v3_large", default_image_size=224, family="mobilenet", normalisation=_MINUS_ONE_TO_ONE,
     quantization_friendly=False,
 )
-def mobilenet_v3_large(num_classes: int, image_size: int, width: float, weights: str | None, dropout: float):
+def mobilenet_v3_large(
+    num_classes: int, image_size: int, width: float = 1.0, weights: str | None = None,
+    dropout: float = DEFAULT_DROPOUT,
+):
     """MobileNetV3-Large (hard-swish, squeeze-excite): accurate in float, int8-hostile without care."""
     return _mobilenet_v3(
         "mobilenet_v3_large", "MobileNetV3Large", False, num_classes, image_size, width, weights, dropout
@@ -96,7 +109,8 @@ def mobilenet_v3_large(num_classes: int, image_size: int, width: float, weights:
     normalisation=_MINUS_ONE_TO_ONE, quantization_friendly=True,
 )
 def mobilenet_v3_small_minimalistic(
-    num_classes: int, image_size: int, width: float, weights: str | None, dropout: float
+    num_classes: int, image_size: int, width: float = 1.0, weights: str | None = None,
+    dropout: float = DEFAULT_DROPOUT,
 ):
     """MobileNetV3-Small minimalistic (ReLU, 3×3, no squeeze-excite): the int8-friendly V3."""
     return _mobilenet_v3(
@@ -110,7 +124,8 @@ def mobilenet_v3_small_minimalistic(
     normalisation=_MINUS_ONE_TO_ONE, quantization_friendly=True,
 )
 def mobilenet_v3_large_minimalistic(
-    num_classes: int, image_size: int, width: float, weights: str | None, dropout: float
+    num_classes: int, image_size: int, width: float = 1.0, weights: str | None = None,
+    dropout: float = DEFAULT_DROPOUT,
 ):
     """MobileNetV3-Large minimalistic (ReLU, 3×3, no squeeze-excite): the int8-friendly V3."""
     return _mobilenet_v3(

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -120,6 +120,8 @@ class ModelProfile:
 
 def profile_model(model: keras.Model) -> ModelProfile:
     """Count parameters, MACs and element-wise ops of every layer call of a built Keras model."""
+    from edgecnn.quant.graph import call_graph  # imports Keras, which this module leaves to its callers
+
     input_shape = _unbatched(model.inputs[0].shape)
     if None in input_shape:
         raise ValueError(f"cannot count MACs of {model.name!r}: input shape {input_shape} must be fully defined")
@@ -128,7 +130,7 @@ def profile_model(model: keras.Model) -> ModelProfile:
     uncounted: set[str] = set()
     seen_layers: set[int] = set()
     depth = 0
-    for path, operation, node in _walk(model, prefix=""):
+    for path, operation, node in call_graph(model):
         in_shapes = [_unbatched(t.shape) for t in node.input_tensors]
         out_shapes = [_unbatched(t.shape) for t in node.output_tensors]
         mac_rule = _lookup(_mac_rules(), operation)
@@ -184,26 +186,7 @@ def profile_registered(
     )
 
 
-# --- graph walk ------------------------------------------------------------------------------------------------
-
-
-def _walk(model: Any, prefix: str) -> Iterator[tuple[str, Any, Any]]:
-    """(path, operation, node) for every call in topological order, descending into nested models."""
-    import keras
-
-    graph = getattr(model, "_functional", None) or model  # a built Sequential keeps its graph in _functional
-    if not hasattr(graph, "_nodes_by_depth"):
-        raise ValueError(f"cannot profile {model.name!r}: build it on a keras.Input first")
-    # Keras exposes the call graph only through private attributes; node depth decreases from inputs to outputs.
-    for depth in sorted(graph._nodes_by_depth, reverse=True):
-        for node in graph._nodes_by_depth[depth]:
-            operation = node.operation
-            if isinstance(operation, keras.layers.InputLayer) and prefix:
-                continue  # a nested model's input repeats its caller's tensor
-            if isinstance(operation, keras.Model):
-                yield from _walk(operation, f"{prefix}{operation.name}/")
-            else:
-                yield f"{prefix}{operation.name}", operation, node
+# --- helpers ---------------------------------------------------------------------------------------------------
 
 
 def _unbatched(shape: Shape) -> Shape:

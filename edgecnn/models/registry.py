@@ -8,10 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from edgecnn.errors import RecipeError
+
 if TYPE_CHECKING:
     import keras
 
-# builder(num_classes, image_size, width, weights, dropout) -> keras.Model taking float32 0..255 RGB.
+# builder(num_classes, image_size, width=1.0, weights=None, dropout=<its own>) -> keras.Model taking float32 0..255
+# RGB. Every builder has its own defaults for width, weights and dropout; `create` passes only what was set.
 Builder = Callable[..., "keras.Model"]
 
 
@@ -76,25 +79,20 @@ def get(name: str) -> ModelEntry:
     except KeyError:
         close = difflib.get_close_matches(name, _REGISTRY, n=3)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise ValueError(f"unknown model {name!r}.{hint} Available: {', '.join(names())}") from None
+        raise RecipeError(f"unknown model {name!r}.{hint} Available: {', '.join(names())}") from None
 
 
-def create(
-    name: str,
-    num_classes: int,
-    image_size: int | None = None,
-    width: float = 1.0,
-    weights: str | None = None,
-    dropout: float = 0.2,
-    **kwargs: Any,
-) -> keras.Model:
-    """Build a registered classifier: float32 RGB input in 0..255, normalisation inside, softmax output."""
+def create(name: str, num_classes: int, image_size: int | None = None, **kwargs: Any) -> keras.Model:
+    """Build a registered classifier: float32 RGB input in 0..255, normalisation inside, softmax output.
+
+    Arguments given as None are dropped (timm's rule), so an unset recipe key or CLI flag never overrides the
+    builder's own default: width 1.0, no weights, the architecture's published head dropout.
+    """
     entry = get(name)
+    arguments = {key: value for key, value in kwargs.items() if value is not None}
     image_size = image_size or entry.default_image_size
     if image_size < entry.min_image_size:
-        raise ValueError(f"{name} needs image_size >= {entry.min_image_size}, got {image_size}")
-    if width != 1.0 and not entry.has_width:
-        raise ValueError(f"{name} has no width multiplier; got width={width}")
-    return entry.build(
-        num_classes=num_classes, image_size=image_size, width=width, weights=weights, dropout=dropout, **kwargs
-    )
+        raise RecipeError(f"{name} needs image_size >= {entry.min_image_size}, got {image_size}")
+    if arguments.get("width", 1.0) != 1.0 and not entry.has_width:
+        raise RecipeError(f"{name} has no width multiplier; got width={arguments['width']}")
+    return entry.build(num_classes=num_classes, image_size=image_size, **arguments)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from edgecnn.models.heads import BACKBONE_NAME, classifier, image_input
+from edgecnn.errors import WeightsError
+from edgecnn.models.heads import BACKBONE_NAME, DEFAULT_DROPOUT, classifier, image_input
 from edgecnn.models.registry import register_model
 
 
@@ -10,12 +11,15 @@ from edgecnn.models.registry import register_model
     "tiny_cnn", default_image_size=32, family="tiny", normalisation="x / 255 (inside the model)",
     quantization_friendly=True, min_image_size=8,
 )
-def tiny_cnn(num_classes: int, image_size: int, width: float, weights: str | None, dropout: float):
+def tiny_cnn(
+    num_classes: int, image_size: int, width: float = 1.0, weights: str | None = None,
+    dropout: float = DEFAULT_DROPOUT,
+):
     """Two conv blocks and a dense head (width scales the filters)."""
     import keras
 
     if weights not in (None, "none", ""):
-        raise ValueError(f"tiny_cnn has no pretrained weights; got weights={weights!r}")
+        raise WeightsError(f"tiny_cnn has no pretrained weights; got weights={weights!r}")
     inputs = image_input(image_size)
     filters = [max(4, int(round(f * width))) for f in (16, 32)]
     body_in = keras.Input(shape=(image_size, image_size, 3), name="backbone_input")
