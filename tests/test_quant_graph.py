@@ -59,6 +59,18 @@ def test_private_attributes_exist_where_graph_reads_them():
     assert isinstance(owners["Sequential"]._functional, keras.Model), _broken("Sequential._functional")
 
 
+def test_op_classes_are_what_a_graph_records_for_keras_ops_calls():
+    x = keras.Input((4, 4, 3))
+    recorded = {
+        "Relu6": keras.ops.relu6(x), "HardSilu": keras.ops.hard_silu(x), "Sigmoid": keras.ops.sigmoid(x),
+        "Add": x + 3.0, "Multiply": x * x,
+    }
+    for name, tensor in recorded.items():
+        assert type(tensor._keras_history.operation) is graph.op_class(name), _broken(f"keras.src.ops {name}")
+    with pytest.raises(ValueError, match="no operation class 'Nothing'"):
+        graph.op_class("Nothing")
+
+
 def test_leaf_layers_descend_into_nested_models_once_each():
     model = _nested_model()
     names = [layer.name for layer in graph.leaf_layers(model)]

@@ -302,16 +302,16 @@ def _fused_activation_ops(layer: Any, ins: list[Shape], outs: list[Shape]) -> in
 def _elementwise_rules() -> dict[type, CountRule]:
     """Layer or op class → element-wise op rule (subclasses inherit it). Unlisted classes cost 0."""
     import keras
-    from keras.src.ops import nn as nn_ops  # `keras.ops.relu6(x)` or `x + 3` in a functional graph record
-    from keras.src.ops import numpy as numpy_ops  # these op classes, which have no public alias
+
+    from edgecnn.quant.graph import op_class  # `keras.ops.relu6(x)` or `x + 3` in a functional graph
 
     layers = keras.layers
     rules: dict[type, CountRule] = dict.fromkeys(_weight_layer_types(), _fused_activation_ops)
     rules.update(dict.fromkeys((layers.BatchNormalization, layers.Normalization, layers.Rescaling), _per_output(2)))
     rules.update(dict.fromkeys(
         (layers.Activation, layers.ReLU, layers.LeakyReLU, layers.PReLU, layers.ELU, layers.Softmax,
-         nn_ops.Relu, nn_ops.Relu6, nn_ops.Sigmoid, nn_ops.Silu, nn_ops.HardSilu, nn_ops.HardSigmoid, nn_ops.Gelu,
-         numpy_ops.Add, numpy_ops.Subtract, numpy_ops.Multiply, numpy_ops.Divide),
+         *map(op_class, ("Relu", "Relu6", "Sigmoid", "Silu", "HardSilu", "HardSigmoid", "Gelu",
+                         "Add", "Subtract", "Multiply", "Divide"))),
         _per_output(1),
     ))
     rules.update(dict.fromkeys(
@@ -337,26 +337,28 @@ def _elementwise_rules() -> dict[type, CountRule]:
 def _hostile_activations() -> dict[Any, str]:
     """Activation function or op class → finding kind, for activations that break full-int8 PTQ."""
     import keras
-    from keras.src.ops import nn as nn_ops
+
+    from edgecnn.quant.graph import op_class
 
     return {
         keras.activations.silu: "swish/silu",
         keras.activations.hard_silu: "hard-swish",
         keras.activations.hard_sigmoid: "hard-sigmoid",
         keras.activations.gelu: "gelu",
-        nn_ops.Silu: "swish/silu",
-        nn_ops.HardSilu: "hard-swish",
-        nn_ops.HardSigmoid: "hard-sigmoid",
-        nn_ops.Gelu: "gelu",
+        op_class("Silu"): "swish/silu",
+        op_class("HardSilu"): "hard-swish",
+        op_class("HardSigmoid"): "hard-sigmoid",
+        op_class("Gelu"): "gelu",
     }
 
 
 @functools.cache
 def _multiply_types() -> tuple[type, ...]:
     import keras
-    from keras.src.ops import numpy as numpy_ops
 
-    return (keras.layers.Multiply, numpy_ops.Multiply)
+    from edgecnn.quant.graph import op_class
+
+    return (keras.layers.Multiply, op_class("Multiply"))
 
 
 def _int8_hazards(operation: Any, ins: list[Shape]) -> list[str]:

@@ -6,7 +6,8 @@ private attributes, read here and nowhere else:
 * `Layer._inbound_nodes` — the nodes (calls) of a layer, each with its `input_tensors` and `output_tensors`;
 * `KerasTensor._keras_history` — (operation, node index, tensor index) that produced a symbolic tensor;
 * `Functional._nodes_by_depth` — depth → nodes, depth 0 at the outputs;
-* `Sequential._functional` — the functional graph a built Sequential keeps.
+* `Sequential._functional` — the functional graph a built Sequential keeps;
+* `keras.src.ops` — the operation classes a graph records for `keras.ops` calls, which have no public alias.
 
 `KERAS_TESTED` is the Keras range these are known to hold for (the pyproject pin); tests/test_quant_graph.py
 checks them on the installed Keras and names its version when one has changed.
@@ -18,6 +19,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import keras
+from keras.src.ops import nn as _nn_ops
+from keras.src.ops import numpy as _numpy_ops
 
 KERAS_TESTED = ">=3.8,<4"
 PRIVATE_ATTRIBUTES = {  # owner → the private attributes this module reads from it
@@ -26,6 +29,15 @@ PRIVATE_ATTRIBUTES = {  # owner → the private attributes this module reads fro
     "Functional": ("_nodes_by_depth",),
     "Sequential": ("_functional",),
 }
+
+
+def op_class(name: str) -> type:
+    """The operation class a functional graph records for a `keras.ops` call: "Relu6" for `keras.ops.relu6(x)`,
+    "Add" for `x + 3`."""
+    for module in (_nn_ops, _numpy_ops):
+        if isinstance(found := getattr(module, name, None), type):
+            return found
+    raise ValueError(f"Keras {keras.__version__} has no operation class {name!r} in keras.src.ops.nn or .numpy")
 
 
 def leaf_layers(model: keras.Model) -> Iterator[keras.layers.Layer]:
