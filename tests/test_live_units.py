@@ -154,6 +154,44 @@ def test_picamera2_missing_says_it_comes_from_apt_with_system_site_packages(monk
         open_source("picamera2", SourceOptions())
 
 
+def test_picamera2_rgb888_is_bgr_in_memory_and_comes_out_rgb(monkeypatch: pytest.MonkeyPatch):
+    import types
+
+    class FakePicamera2:  # the calls the source makes, with libcamera's RGB888 layout (B, G, R bytes)
+        def create_video_configuration(self, main, controls):
+            self.main = main
+            return {"main": main}
+
+        def configure(self, config):
+            pass
+
+        def start(self):
+            pass
+
+        def camera_configuration(self):
+            return {"main": self.main}
+
+        def capture_array(self, stream):
+            frame = np.zeros((self.main["size"][1], self.main["size"][0], 3), np.uint8)
+            frame[..., 0] = 255  # blue first in memory: the scene is blue
+            return frame
+
+        def stop(self):
+            pass
+
+        def close(self):
+            pass
+
+    monkeypatch.setitem(sys.modules, "picamera2", types.SimpleNamespace(Picamera2=FakePicamera2))
+    from edgecnn.live.sources import open_source
+
+    source, kind = open_source("picamera2", SourceOptions(width=64, height=48, fps=30))
+    assert kind.reconnects and source.open()["width"] == 64
+    frame = source.read()
+    assert frame.shape == (48, 64, 3) and tuple(frame[0, 0]) == (0, 0, 255)  # RGB: blue
+    source.close()
+
+
 def test_window_view_explains_a_headless_opencv():
     from edgecnn.live.window import WindowView, has_gui
 

@@ -166,3 +166,17 @@ def test_second_live_reads_the_first_ones_mjpeg_stream(served: Served, tmp_path:
     assert second["frames"]["inferred"] > 10
     labels = [json.loads(line)["top"][0][0] for line in record.read_text().splitlines()]
     assert labels.count("red") / len(labels) > 0.9, labels
+
+
+def test_a_port_in_use_fails_before_the_source_opens(bundles: dict[str, Path], tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]):
+    from edgecnn.cli import main
+
+    holder = WebView(dict, port=0)
+    try:
+        code = main(["live", str(bundles["int8"]), "--source", "/dev/video9", "--view", "web", "--port",
+                     str(holder.address[1]), "--out", str(tmp_path), "--quiet"])
+    finally:
+        holder.close()
+    error = capsys.readouterr().err
+    assert code == 2 and "cannot listen on 127.0.0.1" in error and "video9" not in error

@@ -107,20 +107,27 @@ def run(args: argparse.Namespace) -> int:
         duration_s=args.duration, max_frames=args.max_frames, watchdog_s=args.watchdog,
         backoff=Backoff(base_s=args.reconnect_delay),
     )
-    status = None if args.quiet else _StatusPrinter()
-    live = LiveRun(predictor, lambda: open_source(spec, options)[0], kind.reconnects, config,
-                   truth=truth, on_status=status)
-    granted = live.open()
-    out_dir = Path(args.out)
-    recorder = JsonlRecorder(args.record) if args.record else None
-    live.recorder = recorder
     info = predictor.info()
     print(f"bundle {args.bundle}: {info['format']} {info['precision']}, {info.get('package', info['backend'])}, "
           f"threads {threads or 'auto'}")
+    if profile is not None and info["format"] not in profile.runtime_preference:
+        print(f"note: {profile.name} runs {', '.join(profile.runtime_preference)} bundles best; this one is "
+              f"{info['format']}", file=sys.stderr)
+    status = None if args.quiet else _StatusPrinter()
+    live = LiveRun(predictor, lambda: open_source(spec, options)[0], kind.reconnects, config,
+                   truth=truth, on_status=status)
+    if view is not None:  # before the source opens: a port in use fails before the camera is touched
+        print(f"view: {live.attach(view(metrics=live.summary) if args.view == 'web' else view())}")
+    try:
+        granted = live.open()
+    except BaseException:
+        if live.view is not None:
+            live.view.close()
+        raise
     print(f"source {live.capture.description}: {_granted_text(granted)}")
-    if view is not None:
-        where = live.attach(view(metrics=partial(_metrics, live)) if args.view == "web" else view())
-        print(f"view: {where}")
+    out_dir = Path(args.out)
+    recorder = JsonlRecorder(args.record) if args.record else None
+    live.recorder = recorder
     with stop_on_signals(live):
         summary = live.run()
     if status is not None:
@@ -165,10 +172,6 @@ def _make_view(args: argparse.Namespace) -> Any:
         window = WindowView(title=f"edgecnn live · {Path(args.bundle).name}")
         return lambda: window
     return None
-
-
-def _metrics(live: LiveRun) -> dict[str, Any]:
-    return live.summary()
 
 
 def _granted_text(granted: dict[str, Any]) -> str:

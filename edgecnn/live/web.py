@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from edgecnn.errors import EdgecnnError
 from edgecnn.live.overlay import encode_jpeg
 
 LOOPBACK = "127.0.0.1"
@@ -46,7 +47,11 @@ class WebView:
         self._jpeg: bytes | None = None
         self._frame_id = 0
         self._closing = False
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        try:
+            self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        except OSError as exc:
+            raise EdgecnnError(f"--view web cannot listen on {host}:{port} ({exc.strerror or exc}); another "
+                               "`edgecnn live` may hold the port: pick another with --port") from None
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="web-view", daemon=True)
 
