@@ -18,7 +18,7 @@ from results import write_section  # noqa: E402
 
 from edgecnn.bench.latency import paired_ratio  # noqa: E402
 from edgecnn.commands.bench import measure_isolated  # noqa: E402
-from edgecnn.export.formats import FORMATS  # noqa: E402
+from edgecnn.formats import FORMATS  # noqa: E402
 from edgecnn.models import create, get  # noqa: E402
 from edgecnn.runtime import load  # noqa: E402
 from edgecnn.runtime.bundle import Manifest, write_manifest  # noqa: E402

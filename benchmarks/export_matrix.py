@@ -25,9 +25,9 @@ from edgecnn.bench.evaluate import evaluate  # noqa: E402
 from edgecnn.bench.latency import paired_ratio  # noqa: E402
 from edgecnn.commands.bench import measure_isolated  # noqa: E402
 from edgecnn.config import load_recipe  # noqa: E402
-from edgecnn.export.accuracy import AccuracyBudgetError  # noqa: E402
-from edgecnn.export.formats import FORMATS  # noqa: E402
+from edgecnn.errors import AccuracyBudgetError  # noqa: E402
 from edgecnn.export.pipeline import ExportResult, export_run  # noqa: E402
+from edgecnn.formats import FORMATS  # noqa: E402
 from edgecnn.run_dir import RunDir  # noqa: E402
 from edgecnn.runtime import load  # noqa: E402
 from edgecnn.runtime.bundle import read_manifest  # noqa: E402

@@ -11,6 +11,8 @@ import sys
 from collections.abc import Sequence
 
 from edgecnn import __version__
+from edgecnn.errors import EdgecnnError
+from edgecnn.logs import quiet_native_logs, set_verbose
 
 # name → (module, one-line help). Each module defines add_arguments(parser) and run(args) -> int.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -24,9 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "devices": ("edgecnn.commands.devices", "list the device profiles (threads, runtimes, camera, install notes)"),
 }
 
-
-class UserError(Exception):
-    """An error caused by the user's input: printed without a traceback."""
+# Exit code for bad input (argparse uses 2 for bad arguments too).
+USER_ERROR = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Start with `edgecnn quickstart`; `edgecnn COMMAND --help` explains each command.",
     )
     parser.add_argument("--version", action="version", version=f"edgecnn {__version__}")
+    parser.add_argument(
+        "--verbose", action="store_true", help="show TensorFlow's and the runtimes' own log output (hidden by default)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, (module_name, help_text) in COMMANDS.items():
@@ -48,12 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.verbose:
+        set_verbose(True)
+    quiet_native_logs()
     try:
         return int(args._module.run(args) or 0)
-    except (UserError, FileNotFoundError, ValueError) as exc:
-        # Bad input (recipe, paths, model files) is reported plainly; programming errors keep their traceback.
+    except EdgecnnError as exc:
+        # Bad input (recipe, data, bundle, missing extra) is reported in one line; anything else is a bug and keeps
+        # its traceback.
         print(f"edgecnn {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return USER_ERROR
     except KeyboardInterrupt:
         print(f"edgecnn {args.command}: interrupted", file=sys.stderr)
         return 130

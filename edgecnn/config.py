@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
-from edgecnn.export.formats import check_target
+from edgecnn.errors import RecipeError
+from edgecnn.formats import FORMATS, check_target
+from edgecnn.runtime.preprocess import ResizeMode
 
-
-class RecipeError(ValueError):
-    """A recipe file is missing, not YAML, or does not match the schema."""
+__all__ = ["Recipe", "RecipeError", "load_recipe", "parse_recipe"]
 
 
 class _Section(BaseModel):
@@ -23,14 +23,23 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     """Where images come from and how they become model input."""
 
-    source: Literal["folder", "idx", "builtin"] = "folder"
+    source: str = Field("folder", description="a data source of edgecnn.data.SOURCES: folder, idx, builtin")
     path: str = Field(description="folder/IDX directory, or a built-in set name (fashion-mnist-subset, digits)")
     image_size: int = Field(224, ge=8, le=1024)
-    resize: Literal["stretch", "center_crop"] = "stretch"
+    resize: ResizeMode = "stretch"
     val_fraction: float = Field(0.1, ge=0.0, lt=1.0)
     test_fraction: float = Field(0.1, ge=0.0, lt=1.0)
     class_names: list[str] | None = None
     max_per_class: int | None = Field(None, gt=0)
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, source: str) -> str:
+        from edgecnn.data import SOURCES
+
+        if source not in SOURCES:
+            raise ValueError(f"unknown data source; available: {', '.join(SOURCES)}")
+        return source
 
     @model_validator(mode="after")
     def _fractions_leave_training_data(self) -> DataConfig:
@@ -44,9 +53,16 @@ class DataConfig(_Section):
 
 class ModelConfig(_Section):
     name: str
-    width: float = Field(1.0, gt=0.0, le=4.0)
+    # null = the architecture's own value (timm's rule: unset arguments never override a builder's default).
+    width: float | None = Field(None, gt=0.0, le=4.0, description="width multiplier (null: the model's own, 1.0)")
     weights: str | None = Field(None, description="none, imagenet, or a path to a local weights file")
-    dropout: float = Field(0.2, ge=0.0, lt=1.0)
+    dropout: float | None = Field(
+        None, ge=0.0, lt=1.0, description="head dropout (null: the architecture's published value)"
+    )
+
+    def arguments(self) -> dict[str, Any]:
+        """Keyword arguments for edgecnn.models.create; unset ones are dropped there."""
+        return {"width": self.width, "weights": self.weights, "dropout": self.dropout}
 
     @field_validator("name")
     @classmethod
@@ -94,26 +110,7 @@ class ExportTarget(_Section):
         return self
 
 
-class TFLiteOptions(_Section):
-    """Options of the TFLite export (recipe: export.tflite)."""
-
-    int8_io: Literal["uint8", "int8"] = Field(
-        "uint8", description="input/output type of full-integer bundles: uint8 takes pixels as they are; int8 for "
-        "accelerators and toolchains that require signed tensors (the runtime shifts pixels by 128)",
-    )
-
-
-class ONNXOptions(_Section):
-    """Options of the ONNX int8 export (recipe: export.onnx)."""
-
-    activation_type: Literal["uint8", "int8"] = Field(
-        "uint8", description="int8 QDQ activation type; uint8 measured faster on x86 with VNNI, int8 for CPUs "
-        "without VNNI where uint8 activations can saturate",
-    )
-    calibration_method: Literal["minmax", "entropy", "percentile"] = "minmax"
-
-
-class ExportConfig(_Section):
+class _ExportSettings(_Section):
     targets: list[ExportTarget] = Field(
         default_factory=lambda: [ExportTarget(precision="float32"), ExportTarget(precision="int8")]
     )
@@ -122,13 +119,21 @@ class ExportConfig(_Section):
         None, description="int8 accuracy budget in validation top-1 points; over it, accuracy control tries "
         "remedies and fails the export if none meets it (null: no control)",
     )
-    tflite: TFLiteOptions = Field(default_factory=TFLiteOptions)
-    onnx: ONNXOptions = Field(default_factory=ONNXOptions)
 
     def options(self, format_name: str) -> dict[str, Any]:
-        """Keyword options for format `format_name`'s export(): its recipe section, named after the format."""
-        section = getattr(self, format_name, None)
-        return section.model_dump() if isinstance(section, _Section) else {}
+        """Keyword options for format `format_name`'s export(): its recipe section export.<format>, if it has one."""
+        if FORMATS[format_name].options is None:
+            return {}
+        return getattr(self, format_name).model_dump()
+
+
+# One optional section per format that has options (export.tflite, export.onnx, ...), from the format table.
+ExportConfig = create_model(
+    "ExportConfig",
+    __base__=_ExportSettings,
+    __doc__="Export targets, calibration, accuracy budget, and each format's options.",
+    **{name: (spec.options, Field(default_factory=spec.options)) for name, spec in FORMATS.items() if spec.options},
+)
 
 
 class QATConfig(_Section):
@@ -151,6 +156,10 @@ class Recipe(_Section):
     export: ExportConfig = Field(default_factory=ExportConfig)
     qat: QATConfig = Field(default_factory=QATConfig)
 
+    def data_settings(self) -> dict[str, Any]:
+        """Keyword arguments of edgecnn.data.load_splits for this recipe (seeded with the training seed)."""
+        return {**self.data.model_dump(), "seed": self.train.seed}
+
     def to_yaml(self) -> str:
         """The fully resolved recipe (defaults filled in), as written into the run directory."""
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
@@ -164,12 +173,20 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise RecipeError(f"{path}: not valid YAML: {exc}") from exc
+        raise RecipeError(f"{path}: not valid YAML{_yaml_problem(exc)}") from None
     if not isinstance(raw, dict):
         raise RecipeError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
     for dotted, value in (overrides or {}).items():
         _set_dotted(raw, dotted, value)
     return parse_recipe(raw, origin=str(path))
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """Where and what a YAML error is, on one line (PyYAML's own text spans several)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{where}: {problem}"
 
 
 def parse_recipe(raw: dict[str, Any], origin: str = "recipe") -> Recipe:

@@ -23,7 +23,7 @@ def load_trained(run_dir: Path, recipe: dict):
     import keras
 
     from edgecnn.config import parse_recipe
-    from edgecnn.export.calibration import calibration_images
+    from edgecnn.data.calibration import calibration_images
     from edgecnn.train.runner import load_data
 
     parsed = parse_recipe(recipe)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from edgecnn.config import parse_recipe
-from edgecnn.export import accuracy
-from edgecnn.export.formats import FORMATS
+from edgecnn.errors import ExportError
+from edgecnn.export import control
+from edgecnn.formats import FORMATS, FormatSpec
 
 RECIPE = {
     "name": "outlier",
@@ -26,12 +28,11 @@ RECIPE = {
 # Softmax ignores a constant shift of the logits, so Keras' accuracy is unchanged, but the logits tensor's int8
 # range grows from about ±10 to 0..1010: one step of 3.9 swallows the differences between classes.
 LOGIT_SHIFT = 1000.0
-# Measured on the 100 validation images (Keras 85 %): int8 loses 52 points whatever the calibration set; TFLite
-# float FC + softmax loses 1 image (84 %: with float output it gains one, but the int8 bundle's uint8 output, step
-# 1/256, ties two near-equal probabilities); int16x8 (step 0.03) loses 1 image (84 %). ONNX: percentile calibration
-# loses 51 points; float Gemm + Softmax (float output) gains 1 image (86 %).
-INT8_DROP, FALLBACK_DROP, INT16X8_DROP = 52.0, 1.0, 1.0
-ONNX_PERCENTILE_DROP, ONNX_FALLBACK_DROP = 51.0, -1.0
+# On the 100 validation images (Keras about 85 %) int8 loses about half of them whatever the calibration set, while
+# the remedies that keep the logits out of int8 lose at most an image. The exact counts move by an image or two
+# between CPUs (float training is not bit-identical across instruction sets), so the tests assert these bounds.
+INT8_LOSS_AT_LEAST = 40.0  # points: the collapse the shift causes
+REMEDY_LOSS_AT_MOST = 1.0  # points: float FC + softmax (TFLite, ONNX) or int16x8
 
 
 @pytest.fixture(scope="module")
@@ -53,21 +54,25 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run.root
 
 
-def test_strategy_table_matches_the_format_table() -> None:
-    assert set(accuracy.STRATEGIES) == {name for name, spec in FORMATS.items() if "int8" in spec.precisions}
-    for format_name, strategies in accuracy.STRATEGIES.items():
-        for strategy in strategies:
-            assert strategy.precision in FORMATS[format_name].precisions, (format_name, strategy.name)
+def test_remedy_tables_match_the_format_table() -> None:
+    controlled = {name for name, spec in FORMATS.items() if spec.controlled_precisions}
+    assert controlled == {name for name, spec in FORMATS.items() if "int8" in spec.precisions}
+    for name in controlled:
+        module = FORMATS[name].load_accuracy()
+        assert callable(module.diagnose) and module.REMEDIES, name
+        for remedy in module.REMEDIES:
+            assert remedy.precision in FORMATS[name].precisions, (name, remedy.name)
     assert "int16x8" in FORMATS["tflite"].precisions
 
 
-def test_budget_applies_to_int8_of_formats_with_strategies(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert accuracy.budget("tflite", "int8", 0.5) == 0.5
-    assert accuracy.budget("tflite", "float32", 0.5) is None  # float exports are checked by parity alone
-    assert accuracy.budget("onnx", "int8", None) is None
-    monkeypatch.delitem(accuracy.STRATEGIES, "openvino")
-    with pytest.raises(ValueError, match="has strategies for tflite, onnx int8 exports; got format 'openvino'"):
-        accuracy.budget("openvino", "int8", 0.5)
+def test_budget_applies_to_int8_of_formats_with_remedies(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert control.budget("tflite", "int8", 0.5) == 0.5
+    assert control.budget("tflite", "float32", 0.5) is None  # float exports are checked by parity alone
+    assert control.budget("onnx", "int8", None) is None
+    spec = FORMATS["openvino"]
+    monkeypatch.setitem(FORMATS, "openvino", FormatSpec(**{**spec.__dict__, "accuracy": None}))
+    with pytest.raises(ExportError, match="has no remedies for format 'openvino'"):
+        control.budget("openvino", "int8", 0.5)
     assert parse_recipe({**RECIPE, "export": {"max_drop": 0.5}}).export.max_drop == 0.5
     assert parse_recipe(RECIPE).export.max_drop is None
 
@@ -82,12 +87,11 @@ def test_diagnosis_names_the_logits_and_float_fallback_recovers(run_dir: Path, t
     worst, *others = control["diagnosis"]
     assert (worst["keras_layer"], worst["op"]) == ("predictions", "FULLY_CONNECTED")
     assert worst["noise_to_signal"] > 1.0 and all(layer["noise_to_signal"] < 0.05 for layer in others)
-    outcomes = [(a["strategy"], a["top1_drop_points"], a["meets_budget"]) for a in control["attempts"]]
-    assert outcomes == [
-        ("baseline", INT8_DROP, False),
-        ("larger_calibration", INT8_DROP, False),  # more images of the same distribution: the same range
-        ("float_fallback", FALLBACK_DROP, True),
-    ]
+    outcomes = [(a["strategy"], a["meets_budget"]) for a in control["attempts"]]
+    assert outcomes == [("baseline", False), ("larger_calibration", False), ("float_fallback", True)]
+    baseline, larger, fallback = (a["top1_drop_points"] for a in control["attempts"])
+    assert baseline >= INT8_LOSS_AT_LEAST and fallback <= REMEDY_LOSS_AT_MOST
+    assert larger >= INT8_LOSS_AT_LEAST  # more images of the same distribution: the same range, the same loss
     assert control["attempts"][1]["calibration_images"] == 200  # every training image
     assert control["attempts"][2]["float_layers"][0] == worst["tensor"]
     assert control["kept"] == "float_fallback" and result.manifest.precision == "int8"
@@ -102,33 +106,58 @@ def test_diagnosis_names_the_logits_and_float_fallback_recovers(run_dir: Path, t
     assert (info["input_dtype"], info["output_dtype"], info["input_quantization"]) == ("uint8", "uint8", [1.0, 0.0])
 
 
+@pytest.fixture
+def tflite_unusable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TensorFlow Lite's converter and debugger, and edgecnn's TFLite modules, fail if anything touches them.
+
+    `import tensorflow` loads tensorflow.lite itself, so the block is on what uses it rather than on the import.
+    """
+    import sys
+
+    import tensorflow as tf
+
+    import edgecnn.export
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("TensorFlow Lite was used by a non-TFLite accuracy control")
+
+    monkeypatch.setattr(tf.lite, "TFLiteConverter", refuse)
+    monkeypatch.setattr(tf.lite.experimental, "QuantizationDebugger", refuse)
+    for name in ("tflite", "tflite_accuracy"):
+        monkeypatch.setitem(sys.modules, f"edgecnn.export.{name}", None)  # importing it raises ImportError
+        monkeypatch.delattr(edgecnn.export, name, raising=False)
+
+
 @pytest.mark.slow
-def test_onnx_float_fallback_excludes_the_nodes_int8_hurts(run_dir: Path, tmp_path: Path) -> None:
+def test_onnx_float_fallback_excludes_the_nodes_int8_hurts(run_dir: Path, tmp_path: Path, tflite_unusable) -> None:
     from edgecnn.export.pipeline import export_run
 
     result = export_run(run_dir, "onnx", "int8", tmp_path, max_drop=0.5)
     control = result.manifest.checks["accuracy_control"]
-    outcomes = [(a["strategy"], a["top1_drop_points"], a["meets_budget"]) for a in control["attempts"]]
+    outcomes = [(a["strategy"], a["meets_budget"]) for a in control["attempts"]]
     assert outcomes == [
-        ("baseline", INT8_DROP, False),
-        ("entropy_calibration", INT8_DROP, False),
-        ("percentile_calibration", ONNX_PERCENTILE_DROP, False),
-        ("float_fallback", ONNX_FALLBACK_DROP, True),
+        ("baseline", False), ("entropy_calibration", False), ("percentile_calibration", False), ("float_fallback", True)
     ]
+    drops = [a["top1_drop_points"] for a in control["attempts"]]
+    assert min(drops[:3]) >= INT8_LOSS_AT_LEAST and drops[3] <= 0.5
     fallback = control["attempts"][-1]
     worst, *others = fallback["onnx_diagnosis"]
     # The logits: the dense layer's Gemm adds the error; its Softmax consumer stays float with it.
     assert (worst["tensor"], worst["op"]) == ("Gemm_11.output0", "Gemm")
     assert worst["float_nodes"] == ["Gemm_11", "Softmax_12"]
     assert worst["added_noise_to_signal"] > 0.5 and all(row["added_noise_to_signal"] < 0.05 for row in others)
-    assert fallback["float_nodes"] == ["Gemm_11", "Softmax_12"]
-    assert fallback["float_node_tries"] == [{"float_activations": 1, "float_nodes": 2, "top1_drop_points": -1.0}]
+    # One more activation per try until within budget; the first try is the logits alone. How many tries the budget
+    # takes depends on the CPU's int8 kernels (an image or two either way), so the tries are checked, not counted.
+    tries = fallback["float_node_tries"]
+    assert tries[0]["float_activations"] == 1 and tries[0]["float_nodes"] == 2
+    assert tries[-1]["top1_drop_points"] == drops[3] <= 0.5 and all(t["top1_drop_points"] > 0.5 for t in tries[:-1])
+    assert fallback["float_nodes"][:2] == ["Gemm_11", "Softmax_12"]
     assert control["kept"] == "float_fallback" and result.manifest.precision == "int8"
 
     written = json.loads((result.bundle_dir / "bundle.json").read_text())
     assert written["checks"]["onnx_metadata"] == {
-        "precision": "int8", "calibration_method": "minmax", "activation_type": "uint8",
-        "nodes_to_exclude": "Gemm_11,Softmax_12",
+        "precision": "int8", "calibration_method": "minmax", "activation_type": "uint8", "reduce_range": "true",
+        "nodes_to_exclude": ",".join(fallback["float_nodes"]),
     }
     assert written["checks"]["op_counts"]["Conv"] == 2 and {"Gemm", "Softmax"} <= set(written["checks"]["ops"])
 
@@ -144,9 +173,11 @@ def test_impossible_budget_fails_listing_attempts_and_leaves_no_bundle(
     assert main([*args, "--max-drop", "-10"]) == 2
     error = capsys.readouterr().err
     assert "outlier-tflite-int8: no export kept validation top-1 within -10.0 points of Keras" in error
-    rows = {line.split()[0]: line.split()[2] for line in error.splitlines() if line.endswith("over budget")}
-    assert rows == {"baseline": "+52.00", "larger_calibration": "+52.00", "float_fallback": "+1.00", "int16x8": "+1.00"}
-    assert "worst int8 layers: predictions (1.11)" in error
+    rows = {line.split()[0]: float(line.split()[2]) for line in error.splitlines() if line.endswith("over budget")}
+    assert list(rows) == ["baseline", "larger_calibration", "float_fallback", "int16x8"]
+    assert min(rows["baseline"], rows["larger_calibration"]) >= INT8_LOSS_AT_LEAST
+    assert max(rows["float_fallback"], rows["int16x8"]) <= REMEDY_LOSS_AT_MOST
+    assert re.search(r"worst int8 layers: predictions \(\d+\.\d\d\)", error)
     assert list(out.iterdir()) == []  # neither the bundle nor a temporary attempt
 
 
@@ -157,7 +188,7 @@ def test_int16x8_runs_on_builtin_ops_through_the_runtime(run_dir: Path, tmp_path
 
     result = export_run(run_dir, "tflite", "int16x8", tmp_path)
     checks = result.manifest.checks
-    assert result.passed and checks["parity"]["top1_drop_points"] == INT16X8_DROP
+    assert result.passed and checks["parity"]["top1_drop_points"] <= REMEDY_LOSS_AT_MOST
     assert checks["ops"] == ["CONV_2D", "DEQUANTIZE", "FULLY_CONNECTED", "MAX_POOL_2D", "MEAN", "QUANTIZE", "SOFTMAX"]
     assert checks["calibration_images"] == 100 and "accuracy_control" not in checks
     predictor = load(result.bundle_dir)
@@ -174,7 +205,7 @@ def test_int16x8_runs_on_builtin_ops_through_the_runtime(run_dir: Path, tmp_path
 
 
 @pytest.mark.slow
-def test_openvino_accuracy_control_reverts_layers_to_float(run_dir: Path, tmp_path: Path) -> None:
+def test_openvino_accuracy_control_reverts_layers_to_float(run_dir: Path, tmp_path: Path, tflite_unusable) -> None:
     pytest.importorskip("nncf", reason="OpenVINO int8 needs the [export] extra: pip install edgecnn[export]")
     from edgecnn.export.pipeline import export_run
 
@@ -182,6 +213,9 @@ def test_openvino_accuracy_control_reverts_layers_to_float(run_dir: Path, tmp_pa
     result = export_run(run_dir, "openvino", "int8", tmp_path, max_drop=0.5)
     control = result.manifest.checks["accuracy_control"]
     outcomes = [(a["strategy"], a["top1_drop_points"], a["meets_budget"]) for a in control["attempts"]]
+    if outcomes[0][2]:
+        # On CPUs without VNNI the plain int8 IR already keeps every image: there is nothing to revert.
+        pytest.skip(f"NNCF's int8 is within the 0.5-point budget on this CPU ({outcomes}); no control to exercise")
     assert outcomes == [("baseline", 1.0, False), ("nncf_accuracy_control", 0.0, True)]
     assert result.manifest.checks["fake_quantize_nodes"] == 3  # one of 4 quantisers reverted to float
     assert result.passed and control["kept"] == "nncf_accuracy_control"

@@ -15,9 +15,9 @@ from conftest import CLASSES, IMAGE_SIZE, IMAGES_PER_CLASS
 
 from edgecnn.bench.evaluate import LabelMismatchError, check_class_names, classification_report, evaluate
 from edgecnn.bench.latency import measure_latency, peak_rss_mb
-from edgecnn.bench.report import format_table, plot_confusion_matrix
 from edgecnn.cli import COMMANDS
 from edgecnn.data import ImageSet, load_splits
+from edgecnn.report import format_table, plot_confusion_matrix
 from edgecnn.runtime import BundleError, load
 
 

@@ -105,7 +105,9 @@ def test_int8_bundle_is_qdq_and_agrees_with_keras_on_held_out_images(trained, on
 
     checks = predictor.manifest.checks
     assert checks["calibration_images"] == 100
-    assert checks["onnx_metadata"] == {"precision": "int8", "calibration_method": "minmax", "activation_type": "uint8"}
+    assert checks["onnx_metadata"] == {
+        "precision": "int8", "calibration_method": "minmax", "activation_type": "uint8", "reduce_range": "true"
+    }
     # QDQ: per-channel int8 weights of both convolutions and the dense layer, uint8 activations between them.
     assert checks["op_counts"]["QuantizeLinear"] >= 5 and checks["op_counts"]["DequantizeLinear"] >= 8
     assert checks["op_counts"]["Conv"] == 2
@@ -123,7 +125,8 @@ def test_runtime_loads_onnx_bundle_with_its_labels_and_threads(onnx_bundles: dic
     ranked = predictor.classify(np.zeros((40, 30, 3), np.uint8), top_k=3)
     assert len(ranked) == 3 and {label for label, _ in ranked} <= set(predictor.labels)
     assert [p for _, p in ranked] == sorted((p for _, p in ranked), reverse=True)
-    assert sum(predictor.predict(np.zeros((1, 16, 16, 3), np.uint8))[0]) == pytest.approx(1.0, abs=1e-2)
+    # Ten probabilities, each rounded to the uint8 output grid (step 1/255): the sum is 1 within 10 half-steps.
+    assert sum(predictor.predict(np.zeros((1, 16, 16, 3), np.uint8))[0]) == pytest.approx(1.0, abs=10 * 0.5 / 255)
 
 
 @pytest.mark.slow
@@ -139,7 +142,7 @@ def test_export_is_deterministic_and_calibration_is_selectable(
     (tmp_path / "entropy").mkdir()
     entropy = export(model, "int8", calibration, tmp_path / "entropy", calibration_method="entropy")
     assert describe(entropy)["onnx_metadata"] == {
-        "precision": "int8", "calibration_method": "entropy", "activation_type": "uint8"
+        "precision": "int8", "calibration_method": "entropy", "activation_type": "uint8", "reduce_range": "true"
     }
     assert top1_agreement(keras_probs, load(entropy).predict(held_out)) >= MIN_INT8_AGREEMENT
 
@@ -164,14 +167,16 @@ def test_activation_type_is_selectable_and_recorded(trained, onnx_bundles: dict[
     signed = export(model, "int8", calibration, tmp_path, activation_type="int8")
     assert activation_zero_point_types(signed) == {"INT8"}
     metadata = describe(signed)["onnx_metadata"]
-    assert metadata == {"precision": "int8", "calibration_method": "minmax", "activation_type": "int8"}
+    assert metadata == {
+        "precision": "int8", "calibration_method": "minmax", "activation_type": "int8", "reduce_range": "true"
+    }
     assert top1_agreement(keras_probs, load(signed).predict(held_out)) >= MIN_INT8_AGREEMENT
 
 
 def test_export_rejects_unknown_precision_calibration_method_and_activation_type(tmp_path: Path) -> None:
     from edgecnn.export.onnx import export
 
-    with pytest.raises(ValueError, match=r"ONNX precision must be one of float32, int8, got 'float16'"):
+    with pytest.raises(ValueError, match=r"format 'onnx' supports precisions float32, int8; got 'float16'"):
         export(None, "float16", None, tmp_path)
     with pytest.raises(ValueError, match=r"calibration method must be one of minmax, entropy, percentile, got 'kl'"):
         export(None, "int8", np.zeros((1, 8, 8, 3), np.uint8), tmp_path, calibration_method="kl")

@@ -30,7 +30,7 @@ DEVICE_SCRIPT = textwrap.dedent("""
                 raise ImportError(f"{name} is not installed on this device")
 
     sys.meta_path.insert(0, NoTensorFlow())
-    import edgecnn.bench.evaluate, edgecnn.bench.latency, edgecnn.bench.report
+    import edgecnn.bench.evaluate, edgecnn.bench.latency, edgecnn.report
     import edgecnn.cli, edgecnn.commands.bench, edgecnn.commands.eval, edgecnn.runtime
     imported = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras"))
 

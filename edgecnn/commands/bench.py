@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgecnn.bench.report import format_table
+    from edgecnn.report import format_table
 
     rows = [
         bench_row(Path(path), measure_isolated(path, args.threads, args.runs, args.warmup)) for path in args.bundles
@@ -71,12 +71,11 @@ def bench_row(path: Path, stats: LatencyStats) -> dict[str, Any]:
     """One table/JSON row: what the bundle is, and how it ran."""
     from edgecnn.bench.latency import MIB
 
-    model = Path(stats.info["model"])
     return {
         "bundle": str(path),
         "format": stats.info["format"],
         "precision": stats.info["precision"],
-        "size_mb": model.stat().st_size / MIB,
+        "size_mb": stats.info["size_bytes"] / MIB,  # bundle.json's size: the model file with its sidecars
         "threads": stats.threads,
         "load_ms": stats.load_ms,
         "min_ms": stats.min_ms,
@@ -89,5 +88,5 @@ def bench_row(path: Path, stats: LatencyStats) -> dict[str, Any]:
         "runs": stats.runs,
         "warmup": stats.warmup,
         "backend": stats.info.get("package", stats.info.get("backend")),
-        "path": str(model),
+        "path": stats.info["model"],
     }

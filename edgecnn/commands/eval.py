@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgecnn.commands.arguments import positive_int
+from edgecnn.errors import DataError
 
 if TYPE_CHECKING:
     from edgecnn.data import DataSplits, ImageSet
@@ -42,8 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from edgecnn import atomic
     from edgecnn.bench.evaluate import evaluate
-    from edgecnn.bench.report import format_table, plot_confusion_matrix
     from edgecnn.data import load_splits
+    from edgecnn.report import format_table, plot_confusion_matrix
     from edgecnn.runtime import load
 
     predictor = load(args.bundle, threads=args.threads)
@@ -86,14 +87,14 @@ def run(args: argparse.Namespace) -> int:
 
 def data_settings(predictor: Predictor, data: str | None, source: str | None, split: str) -> dict[str, Any]:
     """load_splits keyword arguments: the bundle's recorded data settings, with --data/--source and --split applied."""
-    from edgecnn.data import load_splits
+    from edgecnn.data import guess_source, load_splits
 
     recorded = dict(predictor.manifest.source.get("data") or {})
     if data is None:
         if source is not None:
-            raise ValueError("--source describes --data PATH; give --data too")
+            raise DataError("--source describes --data PATH; give --data too")
         if not recorded:
-            raise ValueError(
+            raise DataError(
                 f"{predictor.path}: the bundle records no data set to evaluate on; pass --data PATH (and --source)"
             )
         settings = recorded
@@ -101,27 +102,15 @@ def data_settings(predictor: Predictor, data: str | None, source: str | None, sp
         settings = {**recorded, "path": data, "source": source or guess_source(data)}
     unknown = set(settings) - set(inspect.signature(load_splits).parameters)
     if unknown:
-        raise ValueError(f"{predictor.path}: unknown data settings {sorted(unknown)} in bundle.json source.data")
+        raise DataError(f"{predictor.path}: unknown data settings {sorted(unknown)} in bundle.json source.data")
     height, width = predictor.image_size
     if height != width:
-        raise ValueError(f"eval loads square images; the bundle's input is {height}x{width}")
+        raise DataError(f"eval loads square images; the bundle's input is {height}x{width}")
     # The bundle's own input size and resize mode are the truth, whatever the recipe said.
     settings.update(image_size=height, resize=predictor.manifest.preprocessing.resize)
     if split == "all":
         settings.update(val_fraction=0.0, test_fraction=0.0)
     return settings
-
-
-def guess_source(path: str) -> str:
-    """The data source a path most likely is: a built-in set name, an IDX directory, or an image folder."""
-    from edgecnn.data import BUILTIN_SETS
-    from edgecnn.data.idx import find_idx_pair
-
-    if path in BUILTIN_SETS:
-        return "builtin"
-    if Path(path).is_dir() and find_idx_pair(Path(path), "train") is not None:
-        return "idx"
-    return "folder"
 
 
 def select_split(splits: DataSplits, split: str) -> ImageSet:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from edgecnn.export.formats import FORMATS
+from edgecnn.formats import FORMATS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,7 +40,7 @@ def targets(args: argparse.Namespace, recipe) -> list[tuple[str, str]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgecnn.export.formats import check_target
+    from edgecnn.formats import check_target
     from edgecnn.run_dir import open_run
 
     recipe = open_run(args.run).read_recipe()

@@ -15,6 +15,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from edgecnn.commands.arguments import positive_int
+from edgecnn.errors import UsageError
 
 if TYPE_CHECKING:
     from edgecnn.models.profile import LayerProfile, ModelProfile
@@ -98,7 +99,7 @@ def list_models(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    from edgecnn.bench.report import format_table
+    from edgecnn.report import format_table
 
     print(format_table(rows, LIST_COLUMNS))
     print(
@@ -128,7 +129,7 @@ def show_model(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"family": entry.family, **profile.to_dict()}, indent=2))
         return 0
-    from edgecnn.bench.report import format_table
+    from edgecnn.report import format_table
 
     print(f'Model: "{profile.name}" ({entry.family}, input {_shape(profile.input_shape)})')
     print(format_table([_layer_row(layer) for layer in profile.layers], LAYER_COLUMNS))
@@ -158,7 +159,7 @@ def scale_model(args: argparse.Namespace) -> int:
             "scaled_profile": grown.to_dict(include_layers=False),
         }, indent=2))
         return 0
-    from edgecnn.bench.report import format_table
+    from edgecnn.report import format_table
 
     s = scaled.scaling
     print(
@@ -193,7 +194,7 @@ def _select(all_names: list[str], patterns: list[str] | None) -> list[str]:
         return all_names
     selected = [n for n in all_names if any(fnmatch.fnmatch(n, p) for p in patterns)]
     if not selected:
-        raise ValueError(f"no model matches {', '.join(patterns)}; registered: {', '.join(all_names)}")
+        raise UsageError(f"no model matches {', '.join(patterns)}; registered: {', '.join(all_names)}")
     return selected
 
 

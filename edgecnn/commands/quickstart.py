@@ -25,9 +25,9 @@ def run(args: argparse.Namespace) -> int:
     from edgecnn import atomic
     from edgecnn.bench.evaluate import evaluate
     from edgecnn.bench.latency import measure_latency
-    from edgecnn.bench.report import format_table
     from edgecnn.config import load_recipe
     from edgecnn.export.pipeline import export_run
+    from edgecnn.report import format_table
     from edgecnn.runtime import load
     from edgecnn.train.runner import load_data, train
 

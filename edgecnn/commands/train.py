@@ -6,6 +6,8 @@ import argparse
 
 import yaml
 
+from edgecnn.errors import RecipeError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", help="YAML recipe (see recipes/)")
@@ -23,8 +25,11 @@ def parse_overrides(pairs: list[str]) -> dict:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise ValueError(f"--set expects KEY=VALUE (e.g. train.epochs=3), got {pair!r}")
-        overrides[key.strip()] = yaml.safe_load(value)
+            raise RecipeError(f"--set expects KEY=VALUE (e.g. train.epochs=3), got {pair!r}")
+        try:
+            overrides[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise RecipeError(f"--set {key}: the value is not valid YAML ({exc})") from None
     return overrides
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
+from edgecnn.errors import ExportError
+
 
 def require_tensorflow_backend() -> None:
     """Select the TensorFlow backend, or fail clearly if Keras was already imported with another one."""
@@ -12,7 +14,7 @@ def require_tensorflow_backend() -> None:
         import keras
 
         if keras.backend.backend() != "tensorflow":
-            raise RuntimeError(
+            raise ExportError(
                 f"export needs the Keras TensorFlow backend but Keras was loaded with "
                 f"{keras.backend.backend()!r}; run export in its own process with KERAS_BACKEND=tensorflow "
                 "(a model trained on JAX or PyTorch loads fine there)"

@@ -1,25 +1,14 @@
-"""Calibration images for post-training quantisation: a seeded, class-stratified sample of training images."""
+"""Calibration input checks shared by the exporters (the sample itself comes from edgecnn.data.calibration)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from edgecnn.data import ImageSet
-from edgecnn.data.split import per_class_limit
-
-# Precisions whose activation ranges come from calibration images.
-CALIBRATED_PRECISIONS = ("int8", "int16x8")
-
-
-def calibration_images(train: ImageSet, count: int, seed: int = 0) -> np.ndarray:
-    """About `count` training images, the same number from every class (fewer if a class is small)."""
-    per_class = max(1, count // max(1, len(train.class_names)))
-    indices = per_class_limit(train.labels, per_class, seed)
-    return train.images[indices]
+from edgecnn.errors import ExportError
 
 
 def require_calibration(images: np.ndarray | None) -> np.ndarray:
-    """The calibration images, or a ValueError saying that full-integer quantisation needs them."""
+    """The calibration images, or an ExportError saying that full-integer quantisation needs them."""
     if images is None or len(images) == 0:
-        raise ValueError("int8 export needs calibration images (a sample of training images), got none")
+        raise ExportError("int8 export needs calibration images (a sample of training images), got none")
     return images

@@ -12,11 +12,13 @@ from types import ModuleType
 
 import numpy as np
 
+from edgecnn.errors import ExportError, require
 from edgecnn.export.backend import require_tensorflow_backend
 from edgecnn.export.calibration import require_calibration
 from edgecnn.export.savedmodel import SIGNATURE, write_saved_model
+from edgecnn.formats import FORMATS, check_target
 
-MODEL_FILE = "model.onnx"
+MODEL_FILE = FORMATS["onnx"].model_file
 OPSET = 17
 OUTPUT_NAME = "probabilities"  # the input keeps the SavedModel signature's name, "image"
 INSTALL_HINT = "pip install edgecnn[export]"
@@ -27,14 +29,11 @@ CALIBRATION_METHODS: dict[str, str] = {"minmax": "MinMax", "entropy": "Entropy",
 
 # Activation type name → onnxruntime.quantization.QuantType member; weights are always QInt8, per channel.
 ACTIVATION_TYPES: dict[str, str] = {"uint8": "QUInt8", "int8": "QInt8"}
-# uint8 activations (ORT's U8S8 kernels) by default: faster in every run. benchmarks/export_formats.py has both
-# activation types as rows (RESULTS.md). Exploratory runs behind the choice — MobileNetV2 1.0, 1000 classes, random
-# calibration, ORT 1.31, 2-core AMD EPYC with AVX-512 VNNI shared with other jobs (load 3-5); latency vs float32 in
-# the same process, variants interleaved, median of per-round ratios (1 thread: wall / calling thread's CPU time):
-#   224 px: uint8 0.47x / 0.48x (1 thread), 0.50x (2 threads); int8 0.75x / 0.78x, 0.79x
-#   32 px:  uint8 0.41x / 0.41x,            0.52x;             int8 0.73x / 0.72x, 0.94x
-# ORT's docs warn that x86 CPUs without VNNI run U8S8 with VPMADDUBSW, whose 16-bit sums can saturate; there, and if
-# the parity check fails, export with activation_type="int8".
+# uint8 activations (ORT's U8S8 kernels) by default: faster than int8 ones on x86 in every measurement
+# (benchmarks/export_formats.py has both activation types as rows; figures in benchmarks/RESULTS.md).
+# ORT's docs warn that x86 CPUs without VNNI run U8S8 with VPMADDUBSW, whose 16-bit sums can saturate (ORT turns
+# S8S8 into U8S8 there too). On such an AVX2-only machine both activation types lost agreement with Keras on small
+# models until weights were quantised to 7 bits (`reduce_range`, ORT's remedy), so that is the default.
 ACTIVATION_TYPE = "uint8"
 
 # Keys of the model's metadata_props that describe() copies into bundle.json.
@@ -43,12 +42,7 @@ METADATA_PREFIX = "edgecnn."
 
 def _require(module: str) -> ModuleType:
     """Import a converter package, or fail naming the extra that provides it."""
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise ImportError(f"ONNX export needs the {module!r} package: {INSTALL_HINT}") from exc
+    return require(module, "ONNX export", INSTALL_HINT)
 
 
 class CalibrationImages:
@@ -83,21 +77,23 @@ class Int8Settings:
     calibration_method: str = "minmax"
     activation_type: str = ACTIVATION_TYPE
     nodes_to_exclude: tuple[str, ...] = ()
+    reduce_range: bool = True
 
     def __post_init__(self) -> None:
         if self.calibration_method not in CALIBRATION_METHODS:
-            raise ValueError(
+            raise ExportError(
                 f"ONNX calibration method must be one of {', '.join(CALIBRATION_METHODS)}, "
                 f"got {self.calibration_method!r}"
             )
         if self.activation_type not in ACTIVATION_TYPES:
-            raise ValueError(
+            raise ExportError(
                 f"ONNX activation type must be one of {', '.join(ACTIVATION_TYPES)}, got {self.activation_type!r}"
             )
 
     def facts(self) -> dict[str, str]:
         """The settings as model metadata (strings); the excluded nodes only when there are some."""
-        facts = {"calibration_method": self.calibration_method, "activation_type": self.activation_type}
+        facts = {"calibration_method": self.calibration_method, "activation_type": self.activation_type,
+                 "reduce_range": str(self.reduce_range).lower()}
         if self.nodes_to_exclude:
             facts["nodes_to_exclude"] = ",".join(self.nodes_to_exclude)
         return facts
@@ -127,6 +123,7 @@ def quantize(prepared: Path, target: Path, calibration_images: np.ndarray, setti
         activation_type=getattr(quantization.QuantType, ACTIVATION_TYPES[settings.activation_type]),
         weight_type=quantization.QuantType.QInt8,
         calibrate_method=getattr(quantization.CalibrationMethod, CALIBRATION_METHODS[settings.calibration_method]),
+        reduce_range=settings.reduce_range,
         nodes_to_exclude=list(settings.nodes_to_exclude),
     )
     return settings.facts()
@@ -144,7 +141,7 @@ def _int8(float_model: Path, target: Path, calibration_images: np.ndarray | None
     return quantize(prepare(float_model, target.with_name("prepared.onnx")), target, calibration_images, settings)
 
 
-PRECISIONS: dict[str, Callable[[Path, Path, np.ndarray | None, Int8Settings], dict]] = {
+CONVERSIONS: dict[str, Callable[[Path, Path, np.ndarray | None, Int8Settings], dict]] = {
     "float32": _float32,
     "int8": _int8,
 }
@@ -212,19 +209,19 @@ def export(
     calibration_method: str = "minmax",
     activation_type: str = ACTIVATION_TYPE,
     nodes_to_exclude: Sequence[str] = (),
+    reduce_range: bool = True,
 ) -> Path:
     """Write `bundle_dir/model.onnx` at `precision` (float32, int8) and return its path.
 
     int8 only: `activation_type` (uint8, int8) and `nodes_to_exclude` (node names of the `prepare`d graph, left in
     float) are recorded in the model's metadata.
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"ONNX precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    settings = Int8Settings(calibration_method, activation_type, tuple(nodes_to_exclude))
+    check_target("onnx", precision)
+    settings = Int8Settings(calibration_method, activation_type, tuple(nodes_to_exclude), reduce_range)
     with tempfile.TemporaryDirectory(prefix="edgecnn-onnx-") as tmp:
         float_model = convert_float32(model, Path(tmp) / "float32.onnx")
         target = Path(tmp) / MODEL_FILE
-        facts = PRECISIONS[precision](float_model, target, calibration_images, settings)
+        facts = CONVERSIONS[precision](float_model, target, calibration_images, settings)
         return save(target, Path(bundle_dir) / MODEL_FILE, precision, facts)
 
 

@@ -1,21 +1,33 @@
-"""Run directory → verified bundle: convert, reload through the device runtime, check, write atomically."""
+"""Run directory → verified bundle: convert, reload through the device runtime, check, write atomically.
+
+Export reads only the run directory: the model, labels, recipe, and the calibration sample and check images train
+stored there. Runs made before those were stored fall back to re-reading the data the recipe names.
+"""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
+import numpy as np
+
 from edgecnn import __version__, atomic
-from edgecnn.export import accuracy
+from edgecnn.config import Recipe
+from edgecnn.data import load_splits
+from edgecnn.data.calibration import LARGER_CALIBRATION_FACTOR, calibration_sample
+from edgecnn.errors import RunDirError
+from edgecnn.export import control
 from edgecnn.export.backend import require_tensorflow_backend
-from edgecnn.export.calibration import CALIBRATED_PRECISIONS, calibration_images
 from edgecnn.export.checks import keras_probabilities, parity_checks, runtime_probabilities
-from edgecnn.export.formats import check_target, get_format
+from edgecnn.formats import CALIBRATED_PRECISIONS, FormatSpec, check_target
 from edgecnn.models import get as get_model
-from edgecnn.run_dir import RunDir, open_run
+from edgecnn.run_dir import ExportInputs, RunDir, open_run
 from edgecnn.runtime import load
-from edgecnn.runtime.bundle import Manifest, write_manifest
+from edgecnn.runtime.bundle import Manifest, new_manifest, write_manifest
 
 
 @dataclass(frozen=True)
@@ -50,10 +62,28 @@ class ExportResult:
         )
 
     def _accuracy_control_summary(self) -> str:
-        control = self.manifest.checks.get("accuracy_control")
-        if control is None:
+        record = self.manifest.checks.get("accuracy_control")
+        if record is None:
             return ""
-        return f"; within {control['max_drop_points']} pt by {control['kept']} ({len(control['attempts'])} tried)"
+        return f"; within {record['max_drop_points']} pt by {record['kept']} ({len(record['attempts'])} tried)"
+
+
+@dataclass(frozen=True)
+class ExportJob:
+    """Everything one export reads from the run directory."""
+
+    run: RunDir
+    recipe: Recipe
+    labels: list[str]
+    spec: FormatSpec
+    precision: str
+    model: object  # what the converter gets
+    reference: object  # what parity is checked against (the fake-quantised model for a QAT export)
+    model_file: Path  # the run's file they come from
+    inputs: ExportInputs
+    calibration: np.ndarray
+    options: dict
+    max_drop: float | None
 
 
 def export_run(
@@ -68,103 +98,138 @@ def export_run(
 
     `max_drop` (validation top-1 points, default: the recipe's export.max_drop) turns on accuracy control.
     """
-    check_target(format_name, precision)
+    spec = check_target(format_name, precision)
     require_tensorflow_backend()
-    from edgecnn.train.runner import load_data
-
-    run = open_run(run_path)
-    recipe = run.read_recipe()
-    labels = run.read_labels()
-    model, reference, model_file = _export_model(run, recipe, format_name, precision)
-    data = load_data(recipe)
-    if data.class_names != labels:
-        raise ValueError(f"{run.root}: labels.txt {labels} do not match the data's classes {data.class_names}")
-    max_drop = accuracy.budget(format_name, precision, recipe.export.max_drop if max_drop is None else max_drop)
-    count = calibration_count or recipe.export.calibration_images
-    calibration = calibration_images(data.train, count, seed=recipe.train.seed)
-    check_set = data.val if len(data.val) else data.test
-
-    spec = get_format(format_name)
-    bundle_dir = Path(out_root) / f"{recipe.name}-{format_name}-{precision}"
-    keras_probs = keras_probabilities(reference, check_set)
-
-    def build(target: Path, export_model: Callable[[Path], Path], built_precision: str) -> Manifest:
-        """Export into a new dir `target`, reload it through the device runtime and record its checks."""
-        target.mkdir()
-        model_path = export_model(target)
-        manifest = Manifest(
-            name=bundle_dir.name,
-            format=format_name,
-            precision=built_precision,
-            model_file=model_path.name,
-            labels=labels,
-            input={"height": recipe.data.image_size, "width": recipe.data.image_size},
-            preprocessing={"resize": recipe.data.resize, "normalisation": get_model(recipe.model.name).normalisation},
-            source={**_source(run, recipe), "model_file": model_file.name, "qat": model_file != run.model},
-            size_bytes=sum(path.stat().st_size for path in _model_files(model_path)),
-            edgecnn_version=__version__,
-        )
-        write_manifest(target, manifest)
-        parity = parity_checks(
-            keras_probs, runtime_probabilities(load(target), check_set), check_set.labels, built_precision
-        )
-        describe = getattr(spec.load(), "describe", None)
-        manifest.checks = {
-            "parity": parity,
-            "calibration_images": int(len(calibration)) if built_precision in CALIBRATED_PRECISIONS else 0,
-            "check_split": "val" if len(data.val) else "test",
-            **(describe(model_path) if describe else {}),
-        }
-        write_manifest(target, manifest)
-        return manifest
-
-    options = recipe.export.options(format_name)  # the recipe's export.<format> section, e.g. int8_io
+    job = read_job(open_run(run_path), spec, precision, calibration_count, max_drop)
+    bundle_dir = Path(out_root) / f"{job.recipe.name}-{spec.name}-{precision}"
+    build = partial(_build_bundle, job, keras_probabilities(job.reference, job.inputs.check), bundle_dir.name)
     with atomic.temporary_sibling(bundle_dir) as tmp:
+        exporter = spec.load()
         manifest = build(
-            tmp, lambda target: spec.load().export(model, precision, calibration, target, **options), precision
+            tmp, lambda target: exporter.export(job.model, precision, job.calibration, target, **job.options), precision
         )
-        if max_drop is not None:
-            inputs = accuracy.QuantisationInputs(
-                model, calibration, data.train, check_set, recipe.train.seed, options=options
-            )
-            manifest = accuracy.control(manifest, tmp, build, inputs, max_drop)
+        if job.max_drop is not None:
+            manifest = _accuracy_control(job, build, manifest, tmp)
     result = ExportResult(bundle_dir, manifest)
     print(result.summary())
     return result
 
 
-def _model_files(model_path: Path) -> list[Path]:
-    """The model file and its weights sidecar, if the format has one (OpenVINO IR: model.xml + model.bin)."""
-    weights = model_path.with_suffix(".bin")
-    return [model_path, weights] if weights != model_path and weights.is_file() else [model_path]
+def read_job(
+    run: RunDir, spec: FormatSpec, precision: str, calibration_count: int | None, max_drop: float | None
+) -> ExportJob:
+    """Read what exporting `run` to (spec, precision) needs; fails before any slow conversion."""
+    recipe = run.read_recipe()
+    labels = run.read_labels()
+    model, reference, model_file = _models(run, recipe, spec, precision)
+    count = calibration_count or recipe.export.calibration_images
+    inputs = _export_inputs(run, recipe, labels, count)
+    return ExportJob(
+        run=run, recipe=recipe, labels=labels, spec=spec, precision=precision, model=model, reference=reference,
+        model_file=model_file, inputs=inputs, calibration=inputs.calibration.take(count),
+        options=recipe.export.options(spec.name),  # the recipe's export.<format> section, e.g. int8_io
+        max_drop=control.budget(spec.name, precision, recipe.export.max_drop if max_drop is None else max_drop),
+    )
 
 
-def _export_model(run: RunDir, recipe, format_name: str, precision: str):
+def _export_inputs(run: RunDir, recipe: Recipe, labels: list[str], count: int) -> ExportInputs:
+    """The run's stored calibration sample and check images; re-read from the data for runs that lack them."""
+    if run.has_export_inputs():
+        return run.read_export_inputs()
+    print(f"{run.root} stores no calibration sample (trained before edgecnn stored it): re-reading its data")
+    data = load_splits(**recipe.data_settings())
+    if data.class_names != labels:
+        raise RunDirError(f"{run.root}: labels.txt {labels} do not match the data's classes {data.class_names}")
+    needed = LARGER_CALIBRATION_FACTOR * max(count, recipe.export.calibration_images)
+    check_split = "val" if len(data.val) else "test"
+    return ExportInputs(calibration_sample(data.train, needed, recipe.train.seed), getattr(data, check_split),
+                        check_split)
+
+
+def _models(run: RunDir, recipe: Recipe, spec: FormatSpec, precision: str) -> tuple[object, object, Path]:
     """(model to convert, model the bundle's parity is checked against, the run's file they come from).
 
-    A run with a quantisation-aware fine-tuned model exports int8 TFLite from it: the converter gets it without its
-    fake-quantisers, and parity is checked against the fake-quantised model, whose int8 emulation it should match.
-    Every other format and precision converts model.keras.
+    A run with a quantisation-aware fine-tuned model exports the format's QAT precisions from it: the converter gets
+    it without its fake-quantisers, and parity is checked against the fake-quantised model, whose int8 emulation
+    it should match. Every other format and precision converts model.keras.
     """
+    if precision not in spec.qat_precisions or not recipe.qat.enabled:
+        model = load_keras_model(run.model)
+        return model, model, run.model
+    if not run.model_qat.is_file():
+        raise RunDirError(f"{run.root}: the recipe enables qat but {run.model_qat.name} is missing; train it again")
+    from edgecnn.quant import strip_qat  # also registers the QAT layers for deserialisation
+
+    qat_model = load_keras_model(run.model_qat)
+    return strip_qat(qat_model), qat_model, run.model_qat
+
+
+def load_keras_model(path: Path):
+    """A run's .keras file, or a RunDirError when it is not a Keras archive (truncated, replaced, corrupt)."""
+    import zipfile
+
     import keras
 
-    model_file = run.model_qat
-    if (format_name, precision) != ("tflite", "int8") or not recipe.qat.enabled:
-        model = keras.saving.load_model(run.model, compile=False)
-        return model, model, run.model
-    if not model_file.is_file():
-        raise FileNotFoundError(
-            f"{run.root}: the recipe enables qat but {model_file.name} is missing; train the run again"
-        )
-    from edgecnn.train.qat import strip_qat
-
-    qat_model = keras.saving.load_model(model_file, compile=False)
-    return strip_qat(qat_model), qat_model, model_file
+    if not zipfile.is_zipfile(path):
+        raise RunDirError(f"{path}: not a Keras model archive (truncated or corrupt); train the run again")
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except (ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
+        raise RunDirError(f"{path}: cannot be loaded ({type(exc).__name__}: {exc}); train the run again") from exc
 
 
-def _source(run: RunDir, recipe) -> dict:
-    from edgecnn.train.runner import data_arguments
+def _build_bundle(
+    job: ExportJob, keras_probs: np.ndarray, name: str, target: Path, export_model: Callable[[Path], Path],
+    precision: str,
+) -> Manifest:
+    """Export into a new dir `target`, reload it through the device runtime and record its checks."""
+    target.mkdir()
+    model_path = export_model(target)
+    recipe = job.recipe
+    manifest = new_manifest(
+        name=name, format_name=job.spec.name, precision=precision, model_path=model_path, labels=job.labels,
+        image_size=(recipe.data.image_size, recipe.data.image_size), resize=recipe.data.resize,
+        normalisation=get_model(recipe.model.name).normalisation,
+        source={
+            "run": str(job.run.root), "recipe": recipe.name, "model": recipe.model.name,
+            "data": recipe.data_settings(), "model_file": job.model_file.name, "qat": job.model_file != job.run.model,
+        },
+        edgecnn_version=__version__,
+    )
+    write_manifest(target, manifest)
+    check = job.inputs.check
+    parity = parity_checks(keras_probs, runtime_probabilities(load(target), check), check.labels, precision)
+    describe = getattr(job.spec.load(), "describe", None)
+    manifest.checks = {
+        "parity": parity,
+        "calibration_images": int(len(job.calibration)) if precision in CALIBRATED_PRECISIONS else 0,
+        "check_split": job.inputs.check_split,
+        **(describe(model_path) if describe else {}),
+    }
+    write_manifest(target, manifest)
+    return manifest
 
-    return {"run": str(run.root), "recipe": recipe.name, "model": recipe.model.name, "data": data_arguments(recipe)}
 
+def _accuracy_control(job: ExportJob, build: Callable, first: Manifest, bundle: Path) -> Manifest:
+    """Run the control loop with attempts built in a scratch dir; move the kept attempt into `bundle`."""
+    inputs = control.QuantisationInputs(
+        job.model, job.calibration, job.inputs.calibration, job.inputs.check, options=job.options
+    )
+    with tempfile.TemporaryDirectory(prefix=".attempts-", dir=bundle.parent) as scratch:
 
+        def attempt(remedy: control.Remedy, inputs: control.QuantisationInputs) -> tuple[Manifest, dict]:
+            facts: dict = {}
+
+            def export(directory: Path) -> Path:
+                path, found = remedy.export(inputs, directory)
+                facts.update(found)
+                return path
+
+            return build(Path(scratch) / remedy.name, export, remedy.precision), facts
+
+        kept = control.control(first, attempt, inputs, job.max_drop)
+        if kept.remedy is not None:
+            shutil.rmtree(bundle)
+            shutil.move(str(Path(scratch) / kept.remedy.name), str(bundle))
+        write_manifest(bundle, kept.manifest)
+    return kept.manifest

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import tempfile
+import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
+from edgecnn.errors import ExportError
 from edgecnn.export.backend import require_tensorflow_backend
 from edgecnn.export.calibration import require_calibration
 from edgecnn.export.lowering import lowered
 from edgecnn.export.savedmodel import SIGNATURE, write_saved_model
+from edgecnn.formats import FORMATS, TFLiteOptions, check_target
 
-MODEL_FILE = "model.tflite"
+MODEL_FILE = FORMATS["tflite"].model_file
 
 
 def _float32(converter, calibration_images: np.ndarray | None) -> None:
@@ -41,7 +44,7 @@ def _int8(converter, calibration_images: np.ndarray | None) -> None:
 
     require_calibration(calibration_images)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = _representative(calibration_images)
+    converter.representative_dataset = representative(calibration_images)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.uint8
     converter.inference_output_type = tf.uint8
@@ -53,12 +56,12 @@ def _int16x8(converter, calibration_images: np.ndarray | None) -> None:
 
     require_calibration(calibration_images)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = _representative(calibration_images)
+    converter.representative_dataset = representative(calibration_images)
     # The only ops set: an op without a 16x8 kernel fails the conversion instead of silently staying float.
     converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
 
 
-PRECISIONS: dict[str, Callable[[object, np.ndarray | None], None]] = {
+CONVERSIONS: dict[str, Callable[[object, np.ndarray | None], None]] = {
     "float32": _float32,
     "float16": _float16,
     "dynamic": _dynamic,
@@ -67,7 +70,9 @@ PRECISIONS: dict[str, Callable[[object, np.ndarray | None], None]] = {
 }
 
 
-def _representative(images: np.ndarray) -> Callable[[], Iterator[list[np.ndarray]]]:
+def representative(images: np.ndarray) -> Callable[[], Iterator[list[np.ndarray]]]:
+    """The converter's representative_dataset over uint8 images: one float32 (1, H, W, 3) batch each."""
+
     def generate() -> Iterator[list[np.ndarray]]:
         for image in images:
             yield [image[None].astype(np.float32)]
@@ -75,7 +80,7 @@ def _representative(images: np.ndarray) -> Callable[[], Iterator[list[np.ndarray
     return generate
 
 
-INT8_IO_TYPES = ("uint8", "int8")
+INT8_IO_TYPES = typing.get_args(TFLiteOptions.model_fields["int8_io"].annotation)
 
 
 @contextmanager
@@ -88,10 +93,9 @@ def converter(
     zero point 0); int8 (zero point −128) suits toolchains that only accept signed tensors. The graph between is the
     same; uint8 adds a QUANTIZE op at each end, which XNNPACK leaves to LiteRT (a copy with an offset).
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"TFLite precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    check_target("tflite", precision)
     if int8_io not in INT8_IO_TYPES:
-        raise ValueError(f"TFLite int8_io must be one of {', '.join(INT8_IO_TYPES)}, got {int8_io!r}")
+        raise ExportError(f"TFLite int8_io must be one of {', '.join(INT8_IO_TYPES)}, got {int8_io!r}")
     require_tensorflow_backend()
     import tensorflow as tf
 
@@ -104,7 +108,7 @@ def converter(
         configured = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=[SIGNATURE])
         # Built-in ops only: Flex (select TF) ops would need the full TF runtime on the device.
         configured.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        PRECISIONS[precision](configured, calibration_images)
+        CONVERSIONS[precision](configured, calibration_images)
         if precision == "int8":
             configured.inference_input_type = configured.inference_output_type = getattr(tf, int8_io)
         yield configured
@@ -123,6 +127,13 @@ def export(
     path = Path(bundle_dir) / MODEL_FILE
     path.write_bytes(convert(model, precision, calibration_images, int8_io))
     return path
+
+
+def qat_to_tflite(qat_model, calibration_images: np.ndarray) -> bytes:
+    """Full-integer TFLite (uint8 in/out, built-in ops) from a fine-tuned QAT model, through the PTQ converter."""
+    from edgecnn.quant import strip_qat
+
+    return convert(strip_qat(qat_model), "int8", calibration_images)
 
 
 def op_names(model_path: str | Path) -> list[str]:
@@ -145,5 +156,5 @@ def describe(model_path: str | Path) -> dict:
     ops = op_names(model_path)
     custom = sorted({op for op in ops if op.startswith("Flex") or op == "CUSTOM"})
     if custom:
-        raise ValueError(f"{model_path}: contains non-built-in ops {custom}; edge runtimes cannot run them")
+        raise ExportError(f"{model_path}: contains non-built-in ops {custom}; edge runtimes cannot run them")
     return {"ops": sorted(set(ops)), "op_count": len(ops), "xnnpack": open_model(Path(model_path)).delegation()}

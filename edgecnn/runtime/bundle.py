@@ -13,13 +13,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edgecnn.atomic import write_json
+from edgecnn.errors import BundleError
+from edgecnn.formats import size_bytes
+from edgecnn.runtime.preprocess import ResizeMode
+
+__all__ = ["MANIFEST_NAME", "BundleError", "Manifest", "new_manifest", "read_manifest", "write_manifest"]
 
 MANIFEST_NAME = "bundle.json"
 SCHEMA_VERSION = 1
-
-
-class BundleError(ValueError):
-    """A bundle directory or model file is missing, unreadable or malformed."""
 
 
 class InputSpec(BaseModel):
@@ -33,7 +34,7 @@ class InputSpec(BaseModel):
 
 class PreprocessingSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    resize: str = "stretch"
+    resize: ResizeMode = "stretch"
     normalisation: str = Field(description="what the model does inside the graph, for the record")
 
 
@@ -59,6 +60,35 @@ class Manifest(BaseModel):
         return (self.input.height, self.input.width)
 
 
+def new_manifest(
+    name: str,
+    format_name: str,
+    precision: str,
+    model_path: Path,
+    labels: list[str],
+    image_size: tuple[int, int],
+    resize: str,
+    normalisation: str,
+    source: dict[str, Any] | None = None,
+    edgecnn_version: str = "",
+) -> Manifest:
+    """The manifest of the model file at `model_path`: the one place a Manifest is assembled (size from the format
+    table, so every command counts sidecar files alike)."""
+    height, width = image_size
+    return Manifest(
+        name=name,
+        format=format_name,
+        precision=precision,
+        model_file=Path(model_path).name,
+        labels=list(labels),
+        input={"height": height, "width": width},
+        preprocessing={"resize": resize, "normalisation": normalisation},
+        source=dict(source or {}),
+        size_bytes=size_bytes(model_path),
+        edgecnn_version=edgecnn_version,
+    )
+
+
 def read_manifest(bundle_dir: str | Path) -> Manifest:
     """Read and validate `bundle_dir/bundle.json`, raising BundleError with the reason."""
     path = Path(bundle_dir) / MANIFEST_NAME
@@ -71,7 +101,8 @@ def read_manifest(bundle_dir: str | Path) -> Manifest:
     try:
         return Manifest.model_validate(raw)
     except ValidationError as exc:
-        raise BundleError(f"{path}: invalid bundle manifest:\n{exc}") from exc
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'top level'}: {e['msg']}" for e in exc.errors())
+        raise BundleError(f"{path}: invalid bundle manifest: {problems}") from None
 
 
 def write_manifest(bundle_dir: str | Path, manifest: Manifest) -> Path:

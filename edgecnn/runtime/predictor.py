@@ -8,8 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from edgecnn.runtime.backends import BACKENDS, Backend, open_backend
-from edgecnn.runtime.bundle import MANIFEST_NAME, BundleError, Manifest, read_manifest
+from edgecnn.errors import BundleError
+from edgecnn.formats import format_of_model_file
+from edgecnn.runtime.backends import Backend, open_backend
+from edgecnn.runtime.bundle import MANIFEST_NAME, Manifest, new_manifest, read_manifest
 from edgecnn.runtime.preprocess import fit_image
 
 
@@ -61,6 +63,7 @@ class Predictor:
             "model": str(self.path),
             "input": f"{self.image_size[0]}x{self.image_size[1]} uint8 RGB",
             "load_ms": round(self.load_ms, 2),
+            "size_bytes": self.manifest.size_bytes,
         }
 
 
@@ -78,28 +81,43 @@ def load(path: str | Path, threads: int | None = None) -> Predictor:
         manifest, model_path = read_manifest(path.parent), path
     else:
         manifest, model_path = None, path
-    if model_path.suffix.lower() not in BACKENDS:
-        raise BundleError(
-            f"{model_path}: not a model file this runtime can load; expected one of {sorted(BACKENDS)}"
-        )
     started = time.perf_counter()
     backend = open_backend(model_path, threads)
     load_ms = (time.perf_counter() - started) * 1000
     if manifest is None:
         manifest = _bare_manifest(model_path, backend)
+    else:
+        check_model_matches(manifest, backend, model_path)
     return Predictor(backend, manifest, model_path, load_ms)
+
+
+def check_model_matches(manifest: Manifest, backend: Backend, model_path: Path) -> None:
+    """Raise BundleError unless the model file takes the input and gives the classes bundle.json describes.
+
+    Catches a model file swapped for another model's, and labels that do not belong to the model.
+    """
+    if tuple(backend.input_size) != manifest.image_size:
+        raise BundleError(
+            f"{model_path}: the model takes {backend.input_size[0]}x{backend.input_size[1]} images but bundle.json "
+            f"says {manifest.image_size[0]}x{manifest.image_size[1]}; the model file does not belong to this bundle"
+        )
+    if backend.num_classes != len(manifest.labels):
+        raise BundleError(
+            f"{model_path}: the model has {backend.num_classes} outputs but bundle.json lists {len(manifest.labels)} "
+            "labels; the model file or labels do not belong to this bundle"
+        )
 
 
 def _bare_manifest(model_path: Path, backend: Backend) -> Manifest:
     """A stand-in manifest for a model file without bundle.json: numbered labels, stretch resize."""
-    height, width = backend.input_size
-    probe = backend.run(np.zeros((1, height, width, 3), np.uint8))
-    return Manifest(
+    spec = format_of_model_file(model_path)
+    return new_manifest(
         name=model_path.stem,
-        format=model_path.suffix.lstrip("."),
+        format_name=spec.name if spec else model_path.suffix.lstrip("."),
         precision="unknown",
-        model_file=model_path.name,
-        labels=[f"class_{i}" for i in range(probe.shape[-1])],
-        input={"height": height, "width": width},
-        preprocessing={"resize": "stretch", "normalisation": "unknown (bare model file)"},
+        model_path=model_path,
+        labels=[f"class_{i}" for i in range(backend.num_classes)],
+        image_size=backend.input_size,
+        resize="stretch",
+        normalisation="unknown (bare model file)",
     )

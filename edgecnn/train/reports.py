@@ -1,9 +1,18 @@
-"""Run reports: the training-curves plot (metrics come from edgecnn.bench.evaluate)."""
+"""Run reports: the training-curves plot and the test confusion matrix (metrics come from edgecnn.metrics)."""
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
+
+import numpy as np
+
+from edgecnn.report import plot_confusion_matrix
+
+
+def plot_confusion(matrix, labels: list[str], path: Path) -> Path | None:
+    """The test split's confusion matrix as a PNG."""
+    return plot_confusion_matrix(np.asarray(matrix), labels, path, title="test confusion matrix")
 
 
 def plot_history(history_csv: Path, out_path: Path, title: str) -> Path | None:

@@ -1,13 +1,15 @@
-"""Runtime backends, looked up by model file suffix. Imported lazily so a device needs only its own runtime."""
+"""Runtime backends, looked up through the format table by model-file suffix. Imported lazily, so a device
+needs only its own runtime."""
 
 from __future__ import annotations
 
-import importlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+
+from edgecnn.errors import BundleError
+from edgecnn.formats import FORMATS, format_of_model_file
 
 
 class Backend(Protocol):
@@ -20,29 +22,24 @@ class Backend(Protocol):
     def input_size(self) -> tuple[int, int]:
         """(height, width) the model expects."""
 
+    @property
+    def num_classes(self) -> int:
+        """Length of the probability output (from the model's static output shape)."""
+
     def info(self) -> dict[str, Any]:
         """Backend name and version, threads, tensor dtypes, precision facts."""
 
 
-@dataclass(frozen=True)
-class BackendEntry:
-    suffix: str
-    module: str
-    description: str
-
-
-BACKENDS: dict[str, BackendEntry] = {
-    ".tflite": BackendEntry(".tflite", "edgecnn.runtime.backends.litert", "LiteRT (ai_edge_litert / tflite_runtime)"),
-    ".onnx": BackendEntry(".onnx", "edgecnn.runtime.backends.onnxruntime", "ONNX Runtime (onnxruntime)"),
-    ".xml": BackendEntry(".xml", "edgecnn.runtime.backends.openvino", "OpenVINO Runtime (openvino)"),
-}
+def model_suffixes() -> list[str]:
+    """The model-file suffixes some runtime backend loads."""
+    return sorted(spec.suffix for spec in FORMATS.values())
 
 
 def open_backend(model_path: Path, threads: int | None) -> Backend:
-    """Open `model_path` with the backend registered for its suffix."""
-    entry = BACKENDS.get(model_path.suffix.lower())
-    if entry is None:
-        known = ", ".join(sorted(BACKENDS))
-        raise ValueError(f"{model_path}: no runtime backend for suffix {model_path.suffix!r}; known: {known}")
-    module = importlib.import_module(entry.module)
-    return module.open_model(model_path, threads=threads)
+    """Open `model_path` with the backend of the format its suffix names."""
+    spec = format_of_model_file(model_path)
+    if spec is None:
+        raise BundleError(
+            f"{model_path}: not a model file this runtime can load; expected one of {model_suffixes()}"
+        )
+    return spec.load_backend().open_model(model_path, threads=threads)

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from edgecnn.runtime.bundle import BundleError
+from edgecnn.errors import BundleError, MissingDependencyError
+from edgecnn.logs import native_stderr_silenced
 from edgecnn.runtime.quant import dequantize, quantize
 
 
@@ -22,7 +23,7 @@ def _interpreter_class() -> tuple[type, str]:
     try:
         from tflite_runtime import interpreter as tflite_runtime
     except ImportError as exc:
-        raise ImportError(
+        raise MissingDependencyError(
             "no LiteRT runtime found: install `ai-edge-litert` (or `tflite-runtime` on older devices)"
         ) from exc
     return tflite_runtime.Interpreter, "tflite_runtime"
@@ -44,15 +45,17 @@ class LiteRTBackend:
 
     def __init__(self, model_path: Path, threads: int | None = None):
         interpreter_class, self._package = _interpreter_class()
-        try:
-            self._interpreter = interpreter_class(model_path=str(model_path), num_threads=threads)
-        except (ValueError, RuntimeError) as exc:
-            raise BundleError(f"{model_path}: not a valid TFLite model ({exc})") from exc
-        try:
-            self._interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
-            # The file parsed, but a kernel refused its tensors (e.g. int16x8 ranges that overflow a kernel).
-            raise BundleError(f"{model_path}: LiteRT could not prepare this model's ops ({exc})") from exc
+        # LiteRT logs "INFO: Created TensorFlow Lite XNNPACK delegate" natively on every load; errors still raise.
+        with native_stderr_silenced():
+            try:
+                self._interpreter = interpreter_class(model_path=str(model_path), num_threads=threads)
+            except (ValueError, RuntimeError) as exc:
+                raise BundleError(f"{model_path}: not a valid TFLite model ({exc})") from exc
+            try:
+                self._interpreter.allocate_tensors()
+            except (ValueError, RuntimeError) as exc:
+                # The file parsed, but a kernel refused its tensors (e.g. int16x8 ranges that overflow a kernel).
+                raise BundleError(f"{model_path}: LiteRT could not prepare this model's ops ({exc})") from exc
         self._threads = threads
         self._input = self._interpreter.get_input_details()[0]
         self._output = self._interpreter.get_output_details()[0]
@@ -63,6 +66,10 @@ class LiteRTBackend:
     @property
     def input_size(self) -> tuple[int, int]:
         return int(self._input["shape"][1]), int(self._input["shape"][2])
+
+    @property
+    def num_classes(self) -> int:
+        return int(self._output["shape"][-1])
 
     def run(self, image: np.ndarray) -> np.ndarray:
         tensor = quantize(image, self._input["dtype"], self._input["quantization"])

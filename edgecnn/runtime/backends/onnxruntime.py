@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from edgecnn.runtime.bundle import BundleError
+from edgecnn.errors import BundleError, require
+from edgecnn.formats import FORMATS
 from edgecnn.runtime.quant import quantize
 
 PROVIDERS = ["CPUExecutionProvider"]
@@ -24,11 +25,7 @@ DTYPES: dict[str, np.dtype] = {
 
 
 def _onnxruntime() -> ModuleType:
-    try:
-        import onnxruntime
-    except ImportError as exc:
-        raise ImportError("the ONNX backend needs ONNX Runtime: pip install edgecnn[onnxruntime]") from exc
-    return onnxruntime
+    return require("onnxruntime", "the ONNX backend", FORMATS["onnx"].install)
 
 
 def _load_errors(onnxruntime: ModuleType) -> tuple[type[Exception], ...]:
@@ -84,6 +81,13 @@ class OnnxRuntimeBackend:
     @property
     def input_size(self) -> tuple[int, int]:
         return int(self._input.shape[1]), int(self._input.shape[2])
+
+    @property
+    def num_classes(self) -> int:
+        dim = self._output.shape[-1]
+        if isinstance(dim, int):
+            return dim
+        return int(self.run(np.zeros((1, *self.input_size, 3), np.uint8)).shape[-1])  # a symbolic dimension
 
     def run(self, image: np.ndarray) -> np.ndarray:
         # QDQ models keep a float input (quantisation happens inside the graph): no scale, a plain cast.

@@ -7,17 +7,14 @@ from typing import Any
 
 import numpy as np
 
-from edgecnn.runtime.bundle import BundleError
+from edgecnn.errors import BundleError, require
+from edgecnn.formats import FORMATS
 
 DEVICE = "CPU"
 
 
 def _openvino():
-    try:
-        import openvino
-    except ImportError as exc:
-        raise ImportError("the OpenVINO runtime is not installed: pip install edgecnn[openvino]") from exc
-    return openvino
+    return require("openvino", "the OpenVINO backend", FORMATS["openvino"].install)
 
 
 class OpenVINOBackend:
@@ -25,7 +22,7 @@ class OpenVINOBackend:
 
     def __init__(self, model_path: Path, threads: int | None = None):
         ov = _openvino()
-        weights = model_path.with_suffix(".bin")
+        weights = model_path.with_suffix(FORMATS["openvino"].sidecars[0])
         if not weights.is_file():
             raise BundleError(f"{model_path}: OpenVINO IR weights {weights.name} missing; expected them beside it")
         core = ov.Core()
@@ -57,6 +54,10 @@ class OpenVINOBackend:
     @property
     def input_size(self) -> tuple[int, int]:
         return int(self._shape[1]), int(self._shape[2])
+
+    @property
+    def num_classes(self) -> int:
+        return int(self._compiled.output(0).get_partial_shape()[-1].get_length())
 
     def run(self, image: np.ndarray) -> np.ndarray:
         # An exported IR takes float32 pixels 0..255 (normalisation is inside the graph): uint8 is only widened.

@@ -1,4 +1,4 @@
-"""Plain-text tables and the confusion-matrix plot shared by eval, bench, training runs and quickstart."""
+"""Plain-text tables and the confusion-matrix plot shared by eval, bench, training runs and quickstart. A leaf."""
 
 from __future__ import annotations
 
