@@ -21,8 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calibration", type=int, default=None, help="number of int8 calibration images")
     parser.add_argument(
         "--max-drop", type=float, default=None, metavar="POINTS",
-        help="int8 accuracy budget in validation top-1 points (default: the recipe's export.max_drop); over it, "
-        "name the culprit layers and try remedies, failing if none meets it",
+        help="accuracy budget in validation top-1 points (default: the recipe's export.max_drop, else 1): "
+        "dynamic/int8/int16x8 bundles pass within it; with it set, int8 over it names the culprit layers and tries "
+        "remedies, failing if none meets it",
     )
 
 
@@ -54,5 +55,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {result.bundle_dir}")
     failed = [r for r in results if not r.passed]
     if failed:
-        print(f"{len(failed)} export(s) failed their parity checks (see checks in bundle.json)")
+        print(f"{len(failed)} export(s) failed their checks (float: probability parity; dynamic/int8/int16x8: "
+              "validation top-1 drop within --max-drop, default 1 point; see checks in bundle.json)")
     return 1 if failed else 0

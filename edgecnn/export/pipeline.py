@@ -48,6 +48,7 @@ class ExportResult:
             f"drop {parity['top1_drop_points']:+.2f} pt), agreement {parity['top1_agreement']:.2%}, "
             f"max |Δp| {parity['max_abs_prob_diff']:.1e} — checks {verdict}"
             + self._accuracy_control_summary()
+            + "".join(f"\n  warning: {warning}" for warning in parity.get("warnings", []))
             + self._delegation_summary()
         )
 
@@ -83,7 +84,8 @@ class ExportJob:
     inputs: ExportInputs
     calibration: np.ndarray
     options: dict
-    max_drop: float | None
+    max_drop: float | None  # accuracy control's budget (None: no control for this format/precision)
+    verdict_max_drop: float | None = None  # the pass/fail budget of quantised precisions (None: checks' default)
 
 
 def export_run(
@@ -129,6 +131,7 @@ def read_job(
         model_file=model_file, inputs=inputs, calibration=inputs.calibration.take(count),
         options=recipe.export.options(spec.name),  # the recipe's export.<format> section, e.g. int8_io
         max_drop=control.budget(spec.name, precision, recipe.export.max_drop if max_drop is None else max_drop),
+        verdict_max_drop=recipe.export.max_drop if max_drop is None else max_drop,
     )
 
 
@@ -198,7 +201,9 @@ def _build_bundle(
     )
     write_manifest(target, manifest)
     check = job.inputs.check
-    parity = parity_checks(keras_probs, runtime_probabilities(load(target), check), check.labels, precision)
+    parity = parity_checks(
+        keras_probs, runtime_probabilities(load(target), check), check.labels, precision, job.verdict_max_drop
+    )
     describe = getattr(job.spec.load(), "describe", None)
     manifest.checks = {
         "parity": parity,
