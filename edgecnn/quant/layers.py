@@ -66,9 +66,18 @@ def fake_quant(layer: keras.layers.Layer, tensor):
 
 
 def fake_quant_weights(kernel):
-    """Symmetric narrow-range int8 per output channel (the last Keras axis): scale = max|w| / 127."""
+    """Symmetric narrow-range int8 per output channel (the last Keras axis): scale = max|w| / 127, w / scale
+    rounded half away from zero, as the converter quantises weights; straight-through gradients.
+
+    Not `fake_quant_with_min_max_vars`: it rounds (w − min) / scale, 127 steps off zero, whose float error moves a
+    weight within about 1e-5 of a step's midpoint to the other side of it, and QAT parks weights at the midpoints
+    (they oscillate across them). One such weight on a wide input channel shifts an output by tens of steps.
+    """
     bound = ops.maximum(ops.max(ops.abs(kernel), axis=tuple(range(len(kernel.shape) - 1))), 1e-8)
-    return keras.quantizers.fake_quant_with_min_max_vars(kernel, -bound, bound, num_bits=8, narrow_range=True, axis=-1)
+    scale = bound / 127.0
+    steps = kernel / scale
+    quantised = ops.sign(steps) * ops.floor(ops.abs(steps) + 0.5) * scale
+    return kernel + ops.stop_gradient(quantised - kernel)
 
 
 @keras.saving.register_keras_serializable(package="edgecnn")
