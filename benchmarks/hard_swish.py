@@ -24,6 +24,7 @@ from results import write_section  # noqa: E402
 from edgecnn.bench.latency import measure_latency, paired_ratio  # noqa: E402
 from edgecnn.export import lowering, tflite  # noqa: E402
 from edgecnn.models import create  # noqa: E402
+from edgecnn.quant.graph import leaf_layers  # noqa: E402
 from edgecnn.runtime.backends.litert import open_model  # noqa: E402
 
 VARIANTS = (  # (label, registry model, int8 with the hard-swish rewrite?)
@@ -48,7 +49,7 @@ class _Backend:
 
 def model_with_data_statistics(name: str, images: np.ndarray) -> keras.Model:
     model = create(name, num_classes=1000, image_size=images.shape[1])
-    for layer in lowering._leaf_layers(model):
+    for layer in leaf_layers(model):
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = 0.0  # moving statistics := this batch's, as training would leave them
     model(images.astype(np.float32), training=True)
