@@ -1,9 +1,12 @@
 """Fake-quantising Keras layers: int8 kernels per output channel and 8-bit activations over calibrated ranges.
 
 Each class is registered as `edgecnn>ClassName`, the name saved `model_qat.keras` files refer to: renaming a class
-or its package breaks loading them. Gradients pass straight through the rounding
-(`keras.quantizers.fake_quant_with_min_max_vars`), and only `keras.ops` / `keras.quantizers` are used, so the
-layers train on any Keras backend.
+or its package breaks loading them. Gradients pass straight through the rounding (activations:
+`keras.quantizers.fake_quant_with_min_max_vars`; kernels: `fake_quant_weights`), and only `keras.ops` /
+`keras.quantizers` are used, so the layers train on any Keras backend.
+
+Keras saves a Conv2D's or Dense's `kernel` property, so a saved QAT model holds the fake-quantised kernels (the
+float weights snapped to their int8 grid): it reloads to the same outputs and converts to the same int8 model.
 """
 
 from __future__ import annotations
