@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -151,7 +150,6 @@ def test_device_profile_supplies_threads_and_flags_override(bundles: dict[str, P
     assert profile_run["label"] == "red"
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only")
 def test_live_help_lists_the_sources_and_views(capsys: pytest.CaptureFixture[str]):
     with pytest.raises(SystemExit):
         main(["live", "--help"])

@@ -88,7 +88,9 @@ class LiveStats:
         stages = {}
         for name, samples in self.stages.items():
             p50, p95 = samples.percentiles(50, 95)
-            stages[name] = {"p50_ms": p50, "p95_ms": p95, "samples": samples.count}
+            values = samples.values()
+            mean = round(float(values.mean()), 3) if len(values) else None
+            stages[name] = {"p50_ms": p50, "p95_ms": p95, "mean_ms": mean, "samples": samples.count}
         p50, p95, p99 = self.latency.percentiles(50, 95, 99)
         s50, s95 = self.staleness.percentiles(50, 95)
         return {
