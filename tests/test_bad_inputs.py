@@ -352,6 +352,13 @@ def eval_truncated_tflite(tmp: Path, fx: Fixtures) -> list[str]:
     bundle = copy_bundle(fx.bundle, tmp)
     model = bundle / "model.tflite"
     model.write_bytes(model.read_bytes()[:1000])
+    return ["eval", str(bundle), "--out", str(tmp), "--no-verify"]  # past the SHA-256 check, to the parser
+
+
+def eval_changed_tflite(tmp: Path, fx: Fixtures) -> list[str]:
+    bundle = copy_bundle(fx.bundle, tmp)
+    model = bundle / "model.tflite"
+    model.write_bytes(model.read_bytes()[:1000])
     return ["eval", str(bundle), "--out", str(tmp)]
 
 
@@ -487,6 +494,7 @@ CASES = [
     Case("eval-bundle-json-missing-field", eval_bundle_json_missing_field,
          r"bundle\.json: .*labels.*(missing|required)"),
     Case("eval-truncated-tflite", eval_truncated_tflite, r"model\.tflite: not a valid TFLite model"),
+    Case("eval-changed-tflite", eval_changed_tflite, r"model\.tflite: SHA-256 \w+… does not match bundle\.json"),
     Case("eval-labels-disagree-with-outputs", eval_labels_disagree_with_outputs,
          r"model\.tflite: the model has 3 outputs but bundle\.json lists 2 labels"),
     Case("eval-swapped-model-file", eval_swapped_model_file,
@@ -502,7 +510,7 @@ CASES = [
          r"records no data set to evaluate on; pass --data PATH"),
     # bench
     Case("bench-missing-bundle", bench_missing_bundle, r"nope: no such bundle or model file"),
-    Case("bench-truncated-tflite", bench_truncated_tflite, r"model\.tflite: not a valid TFLite model"),
+    Case("bench-truncated-tflite", bench_truncated_tflite, r"model\.tflite: SHA-256 \w+… does not match bundle\.json"),
     Case("bench-data-folder-as-bundle", bench_data_folder_as_bundle, r"data: no bundle\.json found"),
     Case("bench-zero-runs", bench_zero_runs, r"argument --runs: expected an integer >= 1, got 0"),
     Case("bench-text-file-as-model", bench_text_file_as_model, r"model\.txt: not a model file"),

@@ -13,6 +13,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def add_no_verify(parser: argparse.ArgumentParser) -> None:
+    """--no-verify: load bundles without checking their files' SHA-256 against bundle.json."""
+    parser.add_argument(
+        "--no-verify", dest="verify", action="store_false",
+        help="skip checking the model files against the SHA-256 in bundle.json (for very large files)",
+    )
+
+
 def non_negative_int(text: str) -> int:
     """argparse type: an integer >= 0."""
     value = int(text)

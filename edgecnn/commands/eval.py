@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgecnn.commands.arguments import positive_int
+from edgecnn.commands.arguments import add_no_verify, positive_int
 from edgecnn.errors import DataError
 
 if TYPE_CHECKING:
@@ -35,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", choices=SPLITS, default="test", help="which part to evaluate; all = every image")
     parser.add_argument("--threads", type=positive_int, help="interpreter threads (default: the runtime's choice)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
+    add_no_verify(parser)
     parser.add_argument(
         "--out", metavar="DIR", help=f"where to write {REPORT_NAME} and {PLOT_NAME} (default: the bundle directory)"
     )
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from edgecnn.report import format_table, plot_confusion_matrix
     from edgecnn.runtime import load
 
-    predictor = load(args.bundle, threads=args.threads)
+    predictor = load(args.bundle, threads=args.threads, verify=args.verify)
     settings = data_settings(predictor, args.data, args.source, args.split)
     splits = load_splits(**settings)
     image_set = select_split(splits, args.split)

@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgecnn.commands.arguments import positive_int
+from edgecnn.commands.arguments import add_no_verify, positive_int
 
 if TYPE_CHECKING:
     from edgecnn.devices import DeviceProfile
@@ -80,6 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reconnect-delay", type=_positive_float, default=0.5, metavar="SECONDS",
                         help="first reconnect delay; doubles up to 10 s, with jitter (default 0.5)")
     parser.add_argument("--quiet", action="store_true", help="no status line")
+    add_no_verify(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     kind = source_kind(spec)  # a wrong --source fails here, before anything loads
     view = _make_view(args)  # so does a view this machine cannot show
 
-    predictor = load(args.bundle, threads=threads)  # before the camera opens
+    predictor = load(args.bundle, threads=threads, verify=args.verify)  # before the camera opens
     truth = load_truth(args.truth, predictor.labels) if args.truth else None
     config = LiveConfig(
         every_frame=args.every_frame, smooth=args.smooth, min_confidence=args.min_confidence, top_k=args.top_k,

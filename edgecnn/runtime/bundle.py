@@ -6,6 +6,7 @@ imports no TensorFlow.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edgecnn.atomic import write_json
 from edgecnn.errors import BundleError
-from edgecnn.formats import size_bytes
+from edgecnn.formats import model_files, size_bytes
 from edgecnn.runtime.preprocess import ResizeMode
 
-__all__ = ["MANIFEST_NAME", "BundleError", "Manifest", "new_manifest", "read_manifest", "write_manifest"]
+__all__ = [
+    "MANIFEST_NAME", "BundleError", "Manifest", "file_sha256", "new_manifest", "read_manifest", "verify_files",
+    "write_manifest",
+]
 
 MANIFEST_NAME = "bundle.json"
 SCHEMA_VERSION = 1
@@ -53,6 +57,10 @@ class Manifest(BaseModel):
     source: dict[str, Any] = Field(default_factory=dict)
     checks: dict[str, Any] = Field(default_factory=dict)
     size_bytes: int = 0
+    sha256: dict[str, str] = Field(
+        default_factory=dict, description="SHA-256 of the model file and its sidecars by file name (empty: a bundle "
+        "exported before edgecnn recorded them, not verified)",
+    )
     edgecnn_version: str = ""
 
     @property
@@ -85,8 +93,32 @@ def new_manifest(
         preprocessing={"resize": resize, "normalisation": normalisation},
         source=dict(source or {}),
         size_bytes=size_bytes(model_path),
+        sha256={path.name: file_sha256(path) for path in model_files(model_path)},
         edgecnn_version=edgecnn_version,
     )
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks (hashlib.file_digest needs Python 3.11)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_files(bundle_dir: str | Path, manifest: Manifest) -> None:
+    """Raise BundleError naming the file unless every file bundle.json hashes is present with that SHA-256."""
+    for name, expected in manifest.sha256.items():
+        path = Path(bundle_dir) / name
+        if not path.is_file():
+            raise BundleError(f"{path}: missing; bundle.json records its SHA-256, copy the whole bundle again")
+        actual = file_sha256(path)
+        if actual != expected:
+            raise BundleError(
+                f"{path}: SHA-256 {actual[:16]}… does not match bundle.json's {expected[:16]}…: the file is corrupt "
+                "or was changed after export; copy the bundle again (or pass --no-verify to load it anyway)"
+            )
 
 
 def read_manifest(bundle_dir: str | Path) -> Manifest:

@@ -11,7 +11,7 @@ import numpy as np
 from edgecnn.errors import BundleError
 from edgecnn.formats import format_of_model_file
 from edgecnn.runtime.backends import Backend, open_backend
-from edgecnn.runtime.bundle import MANIFEST_NAME, Manifest, new_manifest, read_manifest
+from edgecnn.runtime.bundle import MANIFEST_NAME, Manifest, new_manifest, read_manifest, verify_files
 from edgecnn.runtime.preprocess import fit_image
 
 
@@ -67,7 +67,7 @@ class Predictor:
         }
 
 
-def load(path: str | Path, threads: int | None = None) -> Predictor:
+def load(path: str | Path, threads: int | None = None, verify: bool = True) -> Predictor:
     """Load a bundle directory (or a model file inside one, or a bare model file) into a Predictor."""
     path = Path(path)
     if not path.exists():
@@ -81,6 +81,9 @@ def load(path: str | Path, threads: int | None = None) -> Predictor:
         manifest, model_path = read_manifest(path.parent), path
     else:
         manifest, model_path = None, path
+    if verify and manifest is not None:
+        # A bundle copied with a flipped byte must fail here, not classify wrongly (old bundles carry no hashes).
+        verify_files(model_path.parent, manifest)
     started = time.perf_counter()
     backend = open_backend(model_path, threads)
     load_ms = (time.perf_counter() - started) * 1000
