@@ -18,6 +18,7 @@ from edgecnn.logs import quiet_native_logs, set_verbose
 COMMANDS: dict[str, tuple[str, str]] = {
     "quickstart": ("edgecnn.commands.quickstart", "train, export, evaluate and benchmark on the built-in data set"),
     "train": ("edgecnn.commands.train", "train a model from a YAML recipe into a run directory"),
+    "augment": ("edgecnn.commands.augment", "a PNG grid of a recipe's augmented training samples and their labels"),
     "export": ("edgecnn.commands.export", "convert a trained run into deployable bundles (TFLite, ...)"),
     "eval": ("edgecnn.commands.eval", "top-1, per-class accuracy and confusion matrix of a bundle"),
     "bench": ("edgecnn.commands.bench", "latency (min/p50/p90/p99), load time and peak memory of a bundle"),
