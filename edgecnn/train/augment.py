@@ -1,20 +1,25 @@
-"""Train-time augmentation built from the recipe with Keras preprocessing layers (backend-agnostic).
+"""Train-time image augmentation built from the recipe with Keras' own preprocessing layers (any backend).
 
-Augmentation runs on training batches only; it is never part of the model that gets exported.
+The layers run in the input pipeline as a `keras.layers.Pipeline` (a `Sequential` breaks inside tf.data under JAX)
+on image arrays only; batch-level MixUp/CutMix, which also change the labels, live in `edgecnn.train.mixing`.
+Augmentation is never part of the model that gets exported.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from edgecnn.config import AugmentConfig
 
 if TYPE_CHECKING:
     import keras
 
-# recipe field → factory(value, seed) for a Keras layer; a field at its "off" value adds nothing.
-_LAYERS: dict[str, Callable[[float, int], keras.layers.Layer]] = {}
+# Pixels are float32 0..255 (the model input); every colour layer is told so.
+VALUE_RANGE = (0, 255)
+
+# recipe field → factory(value, seed, image_size) returning Keras layers; a field at its "off" value adds nothing.
+_LAYERS: dict[str, Callable[[Any, int, int], list[keras.layers.Layer]]] = {}
 
 
 def _layer(field: str):
@@ -25,55 +30,116 @@ def _layer(field: str):
     return register
 
 
-@_layer("horizontal_flip")
-def _flip(value, seed):
+@_layer("crop_padding")
+def _padded_crop(padding: int, seed: int, image_size: int) -> list:
     import keras
 
-    return keras.layers.RandomFlip("horizontal", seed=seed)
+    return [keras.layers.ZeroPadding2D(padding), keras.layers.RandomCrop(image_size, image_size, seed=seed)]
+
+
+@_layer("horizontal_flip")
+def _flip(value: bool, seed: int, image_size: int) -> list:
+    import keras
+
+    return [keras.layers.RandomFlip("horizontal", seed=seed)]
 
 
 @_layer("rotation")
-def _rotation(value, seed):
+def _rotation(value: float, seed: int, image_size: int) -> list:
     import keras
 
-    return keras.layers.RandomRotation(value, fill_mode="reflect", seed=seed)
+    return [keras.layers.RandomRotation(value, fill_mode="reflect", seed=seed)]
 
 
 @_layer("zoom")
-def _zoom(value, seed):
+def _zoom(value: float, seed: int, image_size: int) -> list:
     import keras
 
-    return keras.layers.RandomZoom(value, fill_mode="reflect", seed=seed)
+    return [keras.layers.RandomZoom(value, fill_mode="reflect", seed=seed)]
 
 
 @_layer("translate")
-def _translate(value, seed):
+def _translate(value: float, seed: int, image_size: int) -> list:
     import keras
 
-    return keras.layers.RandomTranslation(value, value, fill_mode="reflect", seed=seed)
+    return [keras.layers.RandomTranslation(value, value, fill_mode="reflect", seed=seed)]
+
+
+@_layer("rand_augment")
+def _rand_augment(config, seed: int, image_size: int) -> list:
+    import keras
+
+    return [keras.layers.RandAugment(VALUE_RANGE, num_ops=config.num_ops, factor=config.factor, seed=seed)]
+
+
+@_layer("aug_mix")
+def _aug_mix(config, seed: int, image_size: int) -> list:
+    import keras
+
+    return [keras.layers.AugMix(
+        VALUE_RANGE, num_chains=config.num_chains, chain_depth=config.chain_depth, factor=config.factor,
+        alpha=config.alpha, seed=seed,
+    )]
+
+
+@_layer("color_jitter")
+def _color_jitter(config, seed: int, image_size: int) -> list:
+    import keras
+
+    return [keras.layers.RandomColorJitter(
+        VALUE_RANGE,
+        brightness_factor=config.brightness or None,
+        contrast_factor=config.contrast or None,
+        # Keras' saturation factor is 0.5 for "unchanged"; the recipe gives the spread around it.
+        saturation_factor=(0.5 - config.saturation, 0.5 + config.saturation) if config.saturation else None,
+        hue_factor=config.hue or None,
+        seed=seed,
+    )]
+
+
+@_layer("grayscale")
+def _grayscale(probability: float, seed: int, image_size: int) -> list:
+    import keras
+
+    # Fed arrays only: RandomGrayscale fails on the {"images", "labels"} dict that MixUp/CutMix need.
+    return [keras.layers.RandomGrayscale(probability, seed=seed)]
 
 
 @_layer("contrast")
-def _contrast(value, seed):
+def _contrast(value: float, seed: int, image_size: int) -> list:
     import keras
 
-    return keras.layers.RandomContrast(value, value_range=(0, 255), seed=seed)
+    return [keras.layers.RandomContrast(value, value_range=VALUE_RANGE, seed=seed)]
 
 
 @_layer("brightness")
-def _brightness(value, seed):
+def _brightness(value: float, seed: int, image_size: int) -> list:
     import keras
 
-    return keras.layers.RandomBrightness(value, value_range=(0, 255), seed=seed)
+    return [keras.layers.RandomBrightness(value, value_range=VALUE_RANGE, seed=seed)]
 
 
-def build_augmentation(config: AugmentConfig, seed: int) -> keras.Sequential | None:
-    """A Sequential of the enabled augmentation layers in recipe order, or None when nothing is enabled."""
+@_layer("random_erasing")
+def _random_erasing(config, seed: int, image_size: int) -> list:
     import keras
 
-    layers = [
-        _LAYERS[field](value, seed + i)
-        for i, (field, value) in enumerate(config.model_dump().items())
-        if value and field in _LAYERS
-    ]
-    return keras.Sequential(layers, name="augmentation") if layers else None
+    return [keras.layers.RandomErasing(
+        factor=config.probability, scale=tuple(config.scale), value_range=VALUE_RANGE, seed=seed
+    )]
+
+
+def image_layer_fields() -> list[str]:
+    """The recipe fields that add image layers, in the order they apply."""
+    return [field for field in AugmentConfig.model_fields if field in _LAYERS]
+
+
+def build_augmentation(config: AugmentConfig, seed: int, image_size: int) -> keras.layers.Pipeline | None:
+    """A Pipeline of the enabled image layers in recipe order, or None when none is enabled."""
+    import keras
+
+    layers = []
+    for i, field in enumerate(image_layer_fields()):
+        value = getattr(config, field)
+        if value:
+            layers += _LAYERS[field](value, seed + i, image_size)
+    return keras.layers.Pipeline(layers, name="augmentation") if layers else None

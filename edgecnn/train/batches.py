@@ -7,6 +7,10 @@ import math
 import keras
 import numpy as np
 
+from edgecnn.config import Recipe
+from edgecnn.train.augment import build_augmentation
+from edgecnn.train.mixing import BatchMixer, build_mixer
+
 
 class ImageBatches(keras.utils.PyDataset):
     """Yields (float32 pixels 0..255, one-hot labels); reshuffles every epoch from a seeded generator.
@@ -20,9 +24,10 @@ class ImageBatches(keras.utils.PyDataset):
         labels: np.ndarray,
         num_classes: int,
         batch_size: int,
-        augmentation: keras.Sequential | None = None,
+        augmentation: keras.layers.Pipeline | None = None,
         shuffle: bool = True,
         seed: int = 0,
+        mixer: BatchMixer | None = None,
     ):
         super().__init__()
         self.images = images
@@ -30,6 +35,8 @@ class ImageBatches(keras.utils.PyDataset):
         self.one_hot = np.eye(num_classes, dtype=np.float32)[labels]
         self.batch_size = batch_size
         self.augmentation = augmentation
+        self.mixer = mixer
+        self.epoch = 0  # set by mixing.TrackEpoch; mixing stops for the last epochs
         self.shuffle = shuffle
         self._rng = np.random.default_rng(seed)
         self._order = self._rng.permutation(len(labels)) if shuffle else np.arange(len(labels))
@@ -43,8 +50,20 @@ class ImageBatches(keras.utils.PyDataset):
         if self.augmentation is not None:
             pixels = keras.ops.convert_to_numpy(self.augmentation(pixels, training=True))
             pixels = np.clip(pixels, 0.0, 255.0)
-        return pixels, self.one_hot[batch]
+        labels = self.one_hot[batch]
+        if self.mixer is not None:
+            pixels, labels = self.mixer(pixels, labels, self.epoch)
+        return pixels, labels
 
     def on_epoch_end(self) -> None:
         if self.shuffle:
             self._order = self._rng.permutation(len(self.labels))
+
+
+def training_batches(recipe: Recipe, images: np.ndarray, labels: np.ndarray, num_classes: int) -> ImageBatches:
+    """Shuffled, augmented and (when the recipe mixes) MixUp/CutMix-mixed training batches."""
+    return ImageBatches(
+        images, labels, num_classes, recipe.train.batch_size,
+        augmentation=build_augmentation(recipe.augment, recipe.train.seed, recipe.data.image_size),
+        seed=recipe.train.seed, mixer=build_mixer(recipe.augment, recipe.train.epochs, recipe.train.seed),
+    )

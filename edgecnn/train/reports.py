@@ -45,3 +45,36 @@ def plot_history(history_csv: Path, out_path: Path, title: str) -> Path | None:
     fig.savefig(out_path, dpi=110)
     plt.close(fig)
     return out_path
+
+
+def label_caption(soft_label: np.ndarray, labels: list[str], top: int = 2) -> str:
+    """'coat' for a one-hot label, 'coat 0.62 + shirt 0.38' for a mixed one (classes under 1 % left out)."""
+    order = [i for i in np.argsort(soft_label)[::-1][:top] if soft_label[i] >= 0.01]
+    if len(order) == 1 and soft_label[order[0]] > 0.99:
+        return labels[order[0]]
+    return " + ".join(f"{labels[i]} {soft_label[i]:.2f}" for i in order)
+
+
+def plot_image_grid(images: np.ndarray, captions: list[str], path: Path, title: str, columns: int = 8) -> Path | None:
+    """uint8 RGB images in a grid, each with its caption, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not len(images):
+        return None
+    rows = -(-len(images) // columns)
+    columns = min(columns, len(images))
+    fig, axes = plt.subplots(rows, columns, figsize=(1.9 * columns, 2.1 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, caption in zip(axes.flat, images, captions):
+        ax.imshow(image, interpolation="nearest")
+        ax.set_title(caption, fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

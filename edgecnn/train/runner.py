@@ -23,9 +23,9 @@ from edgecnn.metrics import classification_report
 from edgecnn.models import create
 from edgecnn.quant.graph import leaf_layers
 from edgecnn.run_dir import RunDir
-from edgecnn.train.augment import build_augmentation
-from edgecnn.train.batches import ImageBatches
+from edgecnn.train.batches import ImageBatches, training_batches
 from edgecnn.train.history import dedupe_history
+from edgecnn.train.mixing import TrackEpoch
 from edgecnn.train.optim import loss, optimizer
 from edgecnn.train.reports import plot_confusion, plot_history
 from edgecnn.train.saving import save_model
@@ -111,10 +111,7 @@ def _record_run(recipe: Recipe, run: RunDir, data: DataSplits) -> None:
 
 def _batches(recipe: Recipe, data: DataSplits) -> tuple[ImageBatches, ImageBatches]:
     num_classes = len(data.class_names)
-    train_batches = ImageBatches(
-        data.train.images, data.train.labels, num_classes, recipe.train.batch_size,
-        augmentation=build_augmentation(recipe.augment, recipe.train.seed), seed=recipe.train.seed,
-    )
+    train_batches = training_batches(recipe, data.train.images, data.train.labels, num_classes)
     val_batches = ImageBatches(data.val.images, data.val.labels, num_classes, recipe.train.batch_size, shuffle=False)
     return train_batches, val_batches
 
@@ -131,6 +128,7 @@ def _fit(
         callbacks=[
             # Keras' own resume mechanism: saves every epoch, restores on restart, deletes itself when done.
             keras.callbacks.BackupAndRestore(str(run.checkpoints)),
+            TrackEpoch(train_batches),
             keras.callbacks.CSVLogger(str(run.history), append=True),
             *(extra_callbacks or []),
         ],
