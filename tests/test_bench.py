@@ -257,7 +257,7 @@ def test_bench_command_prints_one_table_row_per_bundle(
     assert run_command("bench", str(bundles["int8"]), "--runs", "3", "--warmup", "0") == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == [
-        "bundle", "format", "precision", "size", "MB", "threads", "load", "ms", "min", "ms", "p50", "ms",
+        "bundle", "format", "precision", "size", "MB", "threads", "load", "ms", "cold", "ms", "min", "ms", "p50", "ms",
         "p90", "ms", "p99", "ms", "mean", "ms", "peak", "RSS", "MB",
     ]
     assert lines[2].split()[:5] == [str(bundles["int8"]), "tflite", "int8", lines[2].split()[3], "auto"]

@@ -126,6 +126,8 @@ def peak_rss_mb() -> float | None:
     return maxrss / MIB if sys.platform == "darwin" else maxrss * 1024 / MIB
 
 
-def measure_bundle(path: str | Path, threads: int | None = None, runs: int = 100, warmup: int = 10) -> LatencyStats:
+def measure_bundle(
+    path: str | Path, threads: int | None = None, runs: int = 100, warmup: int = 10, verify: bool = True
+) -> LatencyStats:
     """Load a bundle and measure it: the unit of work `edgecnn bench` runs in a fresh process per bundle."""
-    return measure_latency(load(path, threads=threads), runs=runs, warmup=warmup)
+    return measure_latency(load(path, threads=threads, verify=verify), runs=runs, warmup=warmup)
