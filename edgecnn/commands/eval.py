@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from edgecnn.runtime import Predictor
 
 SPLITS = ("test", "val", "train", "all")
+TTA_VIEWS = ("hflip", "five_crop", "ten_crop")  # edgecnn.runtime.tta.VIEWS (tests/test_tta.py checks they agree)
 REPORT_NAME = "eval.json"
 PLOT_NAME = "confusion_matrix.png"
 COLUMNS = [("class", "class", "{}"), ("images", "images", "{:d}"), ("accuracy", "accuracy", "{:.1%}")]
@@ -34,6 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--split", choices=SPLITS, default="test", help="which part to evaluate; all = every image")
     parser.add_argument("--threads", type=positive_int, help="interpreter threads (default: the runtime's choice)")
+    parser.add_argument(
+        "--tta", choices=TTA_VIEWS, metavar="VIEWS",
+        help=f"also score test-time augmentation ({', '.join(TTA_VIEWS)}): probabilities averaged over the views; "
+        "reports top-1 with and without and the latency cost (views x p50)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
     add_no_verify(parser)
     parser.add_argument(
@@ -65,6 +71,10 @@ def run(args: argparse.Namespace) -> int:
         "skipped": len(splits.skipped),
         "skipped_files": [{"path": s.path, "reason": s.reason} for s in splits.skipped],
     }
+    if args.tta:
+        from edgecnn.runtime.tta import tta_summary
+
+        result["tta"] = tta_summary(predictor.predict, image_set.images, image_set.labels, args.tta)
     report_path = atomic.write_json(out_dir / REPORT_NAME, result)
     title = f"{predictor.manifest.name} — {args.split} split, top-1 {report.top1:.1%}"
     plot_path = plot_confusion_matrix(report.confusion_matrix, report.labels, out_dir / PLOT_NAME, title)
@@ -78,6 +88,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"skipped {len(splits.skipped)} unreadable or non-image files (listed in {report_path})")
     top5 = f", top-5 {report.top5:.2%}" if report.top5 is not None else ""
     print(f"top-1 {report.top1:.2%}{top5}\n")
+    if args.tta:
+        tta = result["tta"]
+        print(f"TTA {tta['views']} ({tta['view_count']} views): top-1 {tta['top1']:.2%} against "
+              f"{tta['top1_without']:.2%} without; latency {tta['view_count']} x {tta['p50_ms']:.2f} ms p50 = "
+              f"{tta['tta_p50_ms']:.2f} ms per image\n")
     rows = [{"class": name, "images": report.per_class_n[name], "accuracy": report.per_class[name]}
             for name in report.labels]
     print(format_table(rows, COLUMNS))
