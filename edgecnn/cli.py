@@ -24,6 +24,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("edgecnn.commands.bench", "latency (min/p50/p90/p99), load time and peak memory of a bundle"),
     "models": ("edgecnn.commands.models", "list the model zoo with parameters and MACs"),
     "live": ("edgecnn.commands.live", "classify a camera, stream or video live: fps, latency, accuracy, web view"),
+    "index": ("edgecnn.commands.index", "embed a folder of images into a gallery file with an embedding bundle"),
+    "search": ("edgecnn.commands.search", "the gallery images nearest to a query image, with a PNG grid"),
+    "embed-map": ("edgecnn.commands.embed_map", "t-SNE maps of an embedding bundle's features and of raw pixels"),
+    "baseline": ("edgecnn.commands.baseline", "HOG + SVM baseline on a data set: accuracy and per-image time"),
     "devices": ("edgecnn.commands.devices", "list the device profiles (threads, runtimes, camera, install notes)"),
 }
 

@@ -48,6 +48,10 @@ class BundleError(EdgecnnError, ValueError):
     """A bundle directory or model file is missing, unreadable or malformed."""
 
 
+class GalleryError(EdgecnnError, ValueError):
+    """A gallery file is missing, malformed, or was built with another bundle than the one searching it."""
+
+
 class WeightsError(EdgecnnError, ValueError):
     """Pretrained weights could not be found or loaded."""
 

@@ -27,11 +27,12 @@ LAYERS: list[tuple[int, str, tuple[str, ...]]] = [
     (7, "bench", ("edgecnn.bench",)),
     (7, "live", ("edgecnn.live",)),
     (7, "retrieval", ("edgecnn.retrieval",)),
+    (7, "baseline", ("edgecnn.baseline",)),
     (7, "deploy", ("edgecnn.deploy",)),
     (8, "commands", ("edgecnn.commands", "edgecnn.cli")),
 ]
 # The device side runs without TensorFlow: it may use only these units (and its own).
-DEVICE_SIDE = {"bench", "live", "retrieval", "deploy"}
+DEVICE_SIDE = {"bench", "live", "retrieval", "baseline", "deploy"}
 DEVICE_SIDE_MAY_USE = {"leaves", "runtime", "data"}
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgecnn.commands.arguments import add_no_verify, positive_int
-from edgecnn.errors import DataError
+from edgecnn.errors import DataError, UsageError
 
 if TYPE_CHECKING:
     from edgecnn.data import DataSplits, ImageSet
@@ -45,6 +45,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", metavar="DIR", help=f"where to write {REPORT_NAME} and {PLOT_NAME} (default: the bundle directory)"
     )
+    parser.add_argument(
+        "--task", choices=("classify", "retrieval"), default="classify",
+        help="classify (default): accuracy of a classifier bundle; retrieval: Recall@1/@5, MAP@R and k-NN top-1 "
+        "of an embedding bundle (gallery --gallery-split, queries --split)",
+    )
+    from edgecnn.commands import eval_retrieval
+
+    eval_retrieval.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,7 +62,13 @@ def run(args: argparse.Namespace) -> int:
     from edgecnn.report import format_table, plot_confusion_matrix
     from edgecnn.runtime import load
 
+    if args.task == "retrieval":
+        from edgecnn.commands import eval_retrieval
+
+        return eval_retrieval.run(args, data_settings, select_split)
     predictor = load(args.bundle, threads=args.threads, verify=args.verify)
+    if predictor.manifest.task != "classify":
+        raise UsageError(f"{args.bundle}: an embedding bundle; evaluate it with --task retrieval")
     settings = data_settings(predictor, args.data, args.source, args.split)
     splits = load_splits(**settings)
     image_set = select_split(splits, args.split)

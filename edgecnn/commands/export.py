@@ -17,6 +17,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--precision", nargs="+", default=None,
         help="one or more precisions, or 'all' (default: the recipe's targets, or float32 with --format)",
     )
+    parser.add_argument(
+        "--task", choices=("classify", "embed"), default="classify",
+        help="classify (default) exports the classifier; embed exports the backbone + global pooling + L2 "
+        "normalisation as an embedding bundle (<recipe>-embed-<format>-<precision>) for index/search/retrieval",
+    )
     parser.add_argument("--out", default="bundles", help="parent directory of bundles (default: bundles)")
     parser.add_argument("--calibration", type=int, default=None, help="number of int8 calibration images")
     parser.add_argument(
@@ -50,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         check_target(format_name, precision)  # fail before any slow conversion
     from edgecnn.export.pipeline import export_run
 
-    results = [export_run(args.run, f, p, args.out, args.calibration, args.max_drop) for f, p in pairs]
+    results = [export_run(args.run, f, p, args.out, args.calibration, args.max_drop, args.task) for f, p in pairs]
     for result in results:
         print(f"  {result.bundle_dir}")
     failed = [r for r in results if not r.passed]

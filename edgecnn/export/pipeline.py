@@ -20,7 +20,7 @@ from edgecnn.config import Recipe
 from edgecnn.data import load_splits
 from edgecnn.data.calibration import LARGER_CALIBRATION_FACTOR, calibration_sample
 from edgecnn.errors import RunDirError
-from edgecnn.export import control
+from edgecnn.export import control, embedding
 from edgecnn.export.backend import require_tensorflow_backend
 from edgecnn.export.checks import keras_probabilities, parity_checks, runtime_probabilities
 from edgecnn.formats import CALIBRATED_PRECISIONS, FormatSpec, check_target
@@ -40,6 +40,8 @@ class ExportResult:
         return bool(self.manifest.checks.get("parity", {}).get("passed", False))
 
     def summary(self) -> str:
+        if self.manifest.task == "embed":
+            return embedding.summary(self.manifest) + self._delegation_summary()
         parity = self.manifest.checks["parity"]
         verdict = "ok" if self.passed else "FAILED"
         return (
@@ -86,6 +88,8 @@ class ExportJob:
     options: dict
     max_drop: float | None  # accuracy control's budget (None: no control for this format/precision)
     verdict_max_drop: float | None = None  # the pass/fail budget of quantised precisions (None: checks' default)
+    task: str = "classify"  # or "embed": the backbone + pooling + L2 norm (edgecnn.export.embedding)
+    embedding_size: int | None = None
 
 
 def export_run(
@@ -95,15 +99,20 @@ def export_run(
     out_root: str | Path = "bundles",
     calibration_count: int | None = None,
     max_drop: float | None = None,
+    task: str = "classify",
 ) -> ExportResult:
     """Export a finished run to out_root/<recipe>-<format>-<precision>/ and record parity and accuracy checks.
 
     `max_drop` (validation top-1 points, default: the recipe's export.max_drop) turns on accuracy control.
+    `task="embed"` exports the backbone as an embedder to out_root/<recipe>-embed-<format>-<precision>/.
     """
     spec = check_target(format_name, precision)
     require_tensorflow_backend()
     job = read_job(open_run(run_path), spec, precision, calibration_count, max_drop)
-    bundle_dir = Path(out_root) / f"{job.recipe.name}-{spec.name}-{precision}"
+    if task == "embed":
+        job = embedding.embedding_job(job, load_keras_model(job.run.model))
+    stem = job.recipe.name if task == "classify" else f"{job.recipe.name}-{task}"
+    bundle_dir = Path(out_root) / f"{stem}-{spec.name}-{precision}"
     build = partial(_build_bundle, job, keras_probabilities(job.reference, job.inputs.check), bundle_dir.name)
     with atomic.temporary_sibling(bundle_dir) as tmp:
         exporter = spec.load()
@@ -197,13 +206,16 @@ def _build_bundle(
             "run": str(job.run.root), "recipe": recipe.name, "model": recipe.model.name,
             "data": recipe.data_settings(), "model_file": job.model_file.name, "qat": job.model_file != job.run.model,
         },
-        edgecnn_version=__version__,
+        edgecnn_version=__version__, task=job.task, embedding_size=job.embedding_size,
     )
     write_manifest(target, manifest)
     check = job.inputs.check
-    parity = parity_checks(
-        keras_probs, runtime_probabilities(load(target), check), check.labels, precision, job.verdict_max_drop
-    )
+    if job.task == "embed":
+        parity = embedding.embedding_parity(keras_probs, load(target), check, precision)
+    else:
+        parity = parity_checks(
+            keras_probs, runtime_probabilities(load(target), check), check.labels, precision, job.verdict_max_drop
+        )
     describe = getattr(job.spec.load(), "describe", None)
     manifest.checks = {
         "parity": parity,

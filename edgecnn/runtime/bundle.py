@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -25,6 +25,8 @@ __all__ = [
 
 MANIFEST_NAME = "bundle.json"
 SCHEMA_VERSION = 1
+# What a bundle's model outputs: class probabilities (Predictor) or an L2-normalised embedding (Embedder).
+Task = Literal["classify", "embed"]
 
 
 class InputSpec(BaseModel):
@@ -51,7 +53,9 @@ class Manifest(BaseModel):
     format: str
     precision: str
     model_file: str
-    labels: list[str]
+    labels: list[str]  # an embedding bundle keeps its run's class names (the data it was trained on)
+    task: Task = "classify"  # bundles written before embedding bundles existed are classifiers
+    embedding_size: int | None = Field(None, gt=0, description="length of the embedding (task: embed)")
     input: InputSpec
     preprocessing: PreprocessingSpec
     source: dict[str, Any] = Field(default_factory=dict)
@@ -79,6 +83,8 @@ def new_manifest(
     normalisation: str,
     source: dict[str, Any] | None = None,
     edgecnn_version: str = "",
+    task: Task = "classify",
+    embedding_size: int | None = None,
 ) -> Manifest:
     """The manifest of the model file at `model_path`: the one place a Manifest is assembled (size from the format
     table, so every command counts sidecar files alike)."""
@@ -89,6 +95,8 @@ def new_manifest(
         precision=precision,
         model_file=Path(model_path).name,
         labels=list(labels),
+        task=task,
+        embedding_size=embedding_size,
         input={"height": height, "width": width},
         preprocessing={"resize": resize, "normalisation": normalisation},
         source=dict(source or {}),

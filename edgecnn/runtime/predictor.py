@@ -12,6 +12,7 @@ from edgecnn.errors import BundleError
 from edgecnn.formats import format_of_model_file
 from edgecnn.runtime.backends import Backend, open_backend
 from edgecnn.runtime.bundle import MANIFEST_NAME, Manifest, new_manifest, read_manifest, verify_files
+from edgecnn.runtime.embedder import Embedder
 from edgecnn.runtime.preprocess import fit_image
 
 
@@ -67,8 +68,9 @@ class Predictor:
         }
 
 
-def load(path: str | Path, threads: int | None = None, verify: bool = True) -> Predictor:
-    """Load a bundle directory (or a model file inside one, or a bare model file) into a Predictor."""
+def load(path: str | Path, threads: int | None = None, verify: bool = True) -> Predictor | Embedder:
+    """Load a bundle directory (or a model file inside one, or a bare model file) into a Predictor, or an Embedder
+    for an embedding bundle (bundle.json task: embed)."""
     path = Path(path)
     if not path.exists():
         raise BundleError(f"{path}: no such bundle or model file")
@@ -91,7 +93,7 @@ def load(path: str | Path, threads: int | None = None, verify: bool = True) -> P
         manifest = _bare_manifest(model_path, backend)
     else:
         check_model_matches(manifest, backend, model_path)
-    return Predictor(backend, manifest, model_path, load_ms)
+    return TASKS[manifest.task](backend, manifest, model_path, load_ms)
 
 
 def check_model_matches(manifest: Manifest, backend: Backend, model_path: Path) -> None:
@@ -104,11 +106,22 @@ def check_model_matches(manifest: Manifest, backend: Backend, model_path: Path) 
             f"{model_path}: the model takes {backend.input_size[0]}x{backend.input_size[1]} images but bundle.json "
             f"says {manifest.image_size[0]}x{manifest.image_size[1]}; the model file does not belong to this bundle"
         )
+    if manifest.task == "embed":
+        if backend.num_classes != manifest.embedding_size:
+            raise BundleError(
+                f"{model_path}: the model outputs {backend.num_classes} values but bundle.json says embedding_size "
+                f"{manifest.embedding_size}; the model file does not belong to this bundle"
+            )
+        return
     if backend.num_classes != len(manifest.labels):
         raise BundleError(
             f"{model_path}: the model has {backend.num_classes} outputs but bundle.json lists {len(manifest.labels)} "
             "labels; the model file or labels do not belong to this bundle"
         )
+
+
+# bundle.json task → what load() returns.
+TASKS: dict[str, type[Predictor] | type[Embedder]] = {"classify": Predictor, "embed": Embedder}
 
 
 def _bare_manifest(model_path: Path, backend: Backend) -> Manifest:

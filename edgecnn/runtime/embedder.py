@@ -1,0 +1,74 @@
+"""Embedder: an embedding bundle (backbone + global pooling + L2 normalisation) run through a runtime backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgecnn.runtime.backends import Backend
+from edgecnn.runtime.bundle import Manifest
+from edgecnn.runtime.preprocess import fit_image
+
+
+class Embedder:
+    """Maps uint8 RGB images to L2-normalised float32 embeddings with an exported model (task: embed)."""
+
+    def __init__(self, backend: Backend, manifest: Manifest, path: Path, load_ms: float):
+        self.backend = backend
+        self.manifest = manifest
+        self.path = path
+        self.load_ms = load_ms
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return self.manifest.image_size
+
+    @property
+    def embedding_size(self) -> int:
+        return int(self.manifest.embedding_size or self.backend.num_classes)
+
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        """Embeddings (N, D) float32 of unit length for uint8 RGB images at the model size, (N, H, W, 3)."""
+        images = np.asarray(images)
+        if images.ndim == 3:
+            images = images[None]
+        expected = (*self.image_size, 3)
+        if images.ndim != 4 or images.shape[1:] != expected:
+            raise ValueError(
+                f"embed expects uint8 images of shape (N, {expected[0]}, {expected[1]}, 3), got {images.shape};"
+                " use embed_image() or edgecnn.runtime.preprocess.fit_image for other sizes"
+            )
+        if images.dtype != np.uint8:
+            raise ValueError(f"embed expects uint8 RGB pixels, got dtype {images.dtype}")
+        if len(images) == 0:
+            return np.zeros((0, self.embedding_size), np.float32)
+        vectors = np.stack([self.backend.run(image[None]) for image in images]).astype(np.float32)
+        # Re-normalised here: an int8 model's dequantised output is only approximately of unit length.
+        return normalise(vectors)
+
+    def embed_image(self, image: np.ndarray) -> np.ndarray:
+        """The embedding (D,) of one RGB image of any size, using the bundle's preprocessing."""
+        fitted = fit_image(image, self.image_size, self.manifest.preprocessing.resize)  # type: ignore[arg-type]
+        return self.embed(fitted[None])[0]
+
+    def info(self) -> dict[str, Any]:
+        """Backend, threads, precision, embedding size and where the model came from."""
+        return {
+            **self.backend.info(),
+            "task": "embed",
+            "format": self.manifest.format,
+            "precision": self.manifest.precision,
+            "model": str(self.path),
+            "input": f"{self.image_size[0]}x{self.image_size[1]} uint8 RGB",
+            "embedding_size": self.embedding_size,
+            "load_ms": round(self.load_ms, 2),
+            "size_bytes": self.manifest.size_bytes,
+        }
+
+
+def normalise(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 length (an all-zero row stays zero)."""
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
