@@ -19,6 +19,7 @@ BACKBONE_NAME = "backbone"
 # Head dropout of a builder whose architecture publishes none (MediaPipe Model Maker's default too).
 DEFAULT_DROPOUT = 0.2
 
+
 def image_input(image_size: int) -> keras.KerasTensor:
     """The model input: RGB pixels as float32 in 0..255 (uint8 values), batch dimension free."""
     import keras
