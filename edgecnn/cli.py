@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "embed-map": ("edgecnn.commands.embed_map", "t-SNE maps of an embedding bundle's features and of raw pixels"),
     "baseline": ("edgecnn.commands.baseline", "HOG + SVM baseline on a data set: accuracy and per-image time"),
     "devices": ("edgecnn.commands.devices", "list the device profiles (threads, runtimes, camera, install notes)"),
+    "deploy": ("edgecnn.commands.deploy", "choose the fastest bundle within an accuracy budget for a device profile"),
 }
 
 # Exit code for bad input (argparse uses 2 for bad arguments too).

@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from edgecnn.errors import DeviceProfileError
-from edgecnn.formats import FORMATS
+from edgecnn.formats import ALL_PRECISIONS, FORMATS
 
 # The repository's devices/ folder (profiles are data, kept beside recipes/, not inside the package).
 DEVICES_DIR = Path(__file__).resolve().parent.parent / "devices"
@@ -58,6 +58,10 @@ class DeviceProfile(_Section):
         default_factory=lambda: ["tflite"], min_length=1,
         description="export formats in the order this device runs them best (tflite = LiteRT)",
     )
+    precisions: list[str] | None = Field(
+        None, min_length=1, description="precisions `edgecnn deploy` tries for each runtime, where the format "
+        "supports them (null: every precision of each format)",
+    )
     camera: CameraSettings = Field(default_factory=CameraSettings)
     install: str = Field(description="shell commands that install edgecnn on the device")
     notes: str = ""
@@ -71,6 +75,24 @@ class DeviceProfile(_Section):
         if len(set(formats)) != len(formats):
             raise ValueError(f"formats listed twice: {formats}")
         return formats
+
+
+    @field_validator("precisions")
+    @classmethod
+    def _known_precisions(cls, precisions: list[str] | None) -> list[str] | None:
+        unknown = [name for name in precisions or [] if name not in ALL_PRECISIONS]
+        if unknown:
+            raise ValueError(f"unknown precision(s) {unknown}; known precisions: {', '.join(ALL_PRECISIONS)}")
+        return precisions
+
+    def deploy_targets(self) -> list[tuple[str, str]]:
+        """(format, precision) pairs `edgecnn deploy` considers: runtimes × precisions each format supports."""
+        return [
+            (name, precision)
+            for name in self.runtime_preference
+            for precision in FORMATS[name].precisions
+            if self.precisions is None or precision in self.precisions
+        ]
 
 
 def profile_paths(directory: Path = DEVICES_DIR) -> list[Path]:
