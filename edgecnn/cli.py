@@ -34,6 +34,21 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 # Exit code for bad input (argparse uses 2 for bad arguments too).
 USER_ERROR = 2
+# Packages of the extras a base (device) install lacks → the extra that brings them.
+EXTRAS: dict[str, str] = {
+    "tensorflow": "train", "keras": "train", "sklearn": "train", "matplotlib": "train",
+    "tf2onnx": "export", "onnx": "export", "nncf": "export",
+}
+
+
+def missing_extra_message(command: str, package: str) -> str:
+    """One line for a command that needs an extra the base install does not have."""
+    python = ".".join(map(str, sys.version_info[:2]))
+    return (
+        f"edgecnn {command}: error: {package} is not installed; this command needs "
+        f"`pip install 'edgecnn[{EXTRAS[package]}]'` (the base install is the device runtime only; TensorFlow "
+        f"publishes wheels for Python 3.10-3.13, this is Python {python})"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,6 +82,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Bad input (recipe, data, bundle, missing extra) is reported in one line; anything else is a bug and keeps
         # its traceback.
         print(f"edgecnn {args.command}: error: {exc}", file=sys.stderr)
+        return USER_ERROR
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in EXTRAS:
+            raise
+        print(missing_extra_message(args.command, exc.name.split(".")[0]), file=sys.stderr)
         return USER_ERROR
     except KeyboardInterrupt:
         print(f"edgecnn {args.command}: interrupted", file=sys.stderr)
