@@ -16,7 +16,7 @@ def plot_confusion(matrix, labels: list[str], path: Path) -> Path | None:
 
 
 def plot_history(history_csv: Path, out_path: Path, title: str) -> Path | None:
-    """Loss and accuracy per epoch (train and validation) from the CSVLogger file, as a PNG."""
+    """Loss, accuracy (train and validation) and learning rate per epoch from history.csv, phase boundaries marked."""
     if not history_csv.is_file():
         return None
     import matplotlib
@@ -28,23 +28,39 @@ def plot_history(history_csv: Path, out_path: Path, title: str) -> Path | None:
     with history_csv.open(newline="") as f:
         rows = list(csv.DictReader(f))
     epochs = [int(r["epoch"]) + 1 for r in rows]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, metric in zip(axes, ("loss", "accuracy")):
+    panels = ["loss", "accuracy"] + (["learning_rate"] if rows and "learning_rate" in rows[0] else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    for ax, metric in zip(axes[0], panels):
         for prefix, style in (("", "-o"), ("val_", "--s")):
             key = prefix + metric
-            if rows and key in rows[0]:
+            if rows and key in rows[0] and all(r[key] for r in rows):
                 ax.plot(epochs, [float(r[key]) for r in rows], style, label=key, markersize=3)
+        for epoch, phase in phase_starts(rows):
+            ax.axvline(epoch - 0.5, color="grey", linestyle=":", linewidth=1)
+            ax.annotate(phase, (epoch - 0.5, 1.0), xycoords=("data", "axes fraction"), xytext=(2, -10),
+                        textcoords="offset points", fontsize=7, color="grey")
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(metric)
+        ax.set_title(metric.replace("_", " "))
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(loc="lower left" if metric == "accuracy" else "upper right", fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_path, dpi=110)
     plt.close(fig)
     return out_path
+
+
+def phase_starts(rows: list[dict]) -> list[tuple[int, str]]:
+    """(1-based first epoch, phase name) of every phase in history rows (none for a run without phases)."""
+    starts, previous = [], None
+    for row in rows:
+        phase = row.get("phase")
+        if phase and phase != previous:
+            starts.append((int(row["epoch"]) + 1, phase))
+        previous = phase
+    return starts if len(starts) > 1 or (starts and starts[0][1] != "train") else []
 
 
 def label_caption(soft_label: np.ndarray, labels: list[str], top: int = 2) -> str:

@@ -7,7 +7,6 @@ re-reads the raw data.
 from __future__ import annotations
 
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import keras
 import numpy as np
 
 from edgecnn import atomic
-from edgecnn.config import Recipe
+from edgecnn.config import AugmentConfig, Recipe
 from edgecnn.data import DataSplits, load_splits
 from edgecnn.data.calibration import LARGER_CALIBRATION_FACTOR, calibration_sample
 from edgecnn.errors import RunExistsError
@@ -23,10 +22,12 @@ from edgecnn.metrics import classification_report
 from edgecnn.models import create
 from edgecnn.quant.graph import leaf_layers
 from edgecnn.run_dir import RunDir
+from edgecnn.runtime.tta import tta_summary
 from edgecnn.train.batches import ImageBatches, training_batches
-from edgecnn.train.history import dedupe_history
-from edgecnn.train.mixing import TrackEpoch
-from edgecnn.train.optim import loss, optimizer
+from edgecnn.train.engines import check_distribute, distribution_scope, precision_policy
+from edgecnn.train.fit import compile_for_phase, fit_phases
+from edgecnn.train.phases import plan
+from edgecnn.train.preview import write_preview
 from edgecnn.train.reports import plot_confusion, plot_history
 from edgecnn.train.saving import save_model
 
@@ -48,6 +49,7 @@ def train(
         raise RunExistsError(
             f"{run.root} already holds a finished run; pass --overwrite or give the recipe another name"
         )
+    check_distribute(recipe.train.distribute)  # before anything is loaded or written
     _seed_everything(recipe.train.seed)
     data = load_data(recipe)  # before the run directory is touched: bad data leaves nothing behind
     run = _open_for_training(run, overwrite)
@@ -58,17 +60,25 @@ def train(
     )
     run.write_export_inputs(recipe, data, calibration)
 
-    model = build_model(recipe, len(data.class_names))
     train_batches, val_batches = _batches(recipe, data)
-    compile_model(model, recipe, steps_per_epoch=len(train_batches))
+    if recipe.augment != AugmentConfig():
+        write_preview(recipe, data.train, run.plots / "augmented_samples.png")
     if resuming:
         print(f"resuming interrupted run from {run.checkpoints}")
     started = time.perf_counter()
-    _fit(model, run, train_batches, val_batches if len(data.val) else None, recipe.train.epochs, extra_callbacks)
+    with precision_policy(recipe.train.precision), distribution_scope(recipe.train.distribute) as devices:
+        model = build_model(recipe, len(data.class_names))
+        phase_reports = fit_phases(
+            model, recipe, run, train_batches, val_batches if len(data.val) else None, extra_callbacks
+        )
     train_seconds = time.perf_counter() - started
+    if recipe.train.precision != "float32":
+        model = float32_copy(recipe, model, len(data.class_names))
     save_model(model, run.model)
 
     metrics = _metrics(recipe, model, data, train_seconds)
+    metrics.update(phases=phase_reports, precision=recipe.train.precision, distribute=recipe.train.distribute,
+                   devices=devices)
     if recipe.qat.enabled:
         from edgecnn.train.qat_stage import quantisation_aware_fine_tune
 
@@ -86,6 +96,8 @@ def build_model(recipe: Recipe, num_classes: int) -> keras.Model:
     """The recipe's model (architecture defaults for every field the recipe leaves null), not yet compiled."""
     model = create(recipe.model.name, num_classes, recipe.data.image_size, **recipe.model.arguments())
     _set_batchnorm_momentum(model, recipe.train.batchnorm_momentum)
+    if keras.config.dtype_policy().name != "float32":
+        model.layers[-1].dtype_policy = "float32"  # the softmax (and the loss on it) stays float32 in mixed precision
     return model
 
 
@@ -116,38 +128,25 @@ def _batches(recipe: Recipe, data: DataSplits) -> tuple[ImageBatches, ImageBatch
     return train_batches, val_batches
 
 
-def _fit(
-    model: keras.Model, run: RunDir, train_batches: ImageBatches, val_batches: ImageBatches | None, epochs: int,
-    extra_callbacks: list[keras.callbacks.Callback] | None,
-) -> None:
-    """Fit with Keras' resume mechanism and history logging; a resumed run's duplicate epochs are dropped."""
-    model.fit(
-        train_batches,
-        validation_data=val_batches,
-        epochs=epochs,
-        callbacks=[
-            # Keras' own resume mechanism: saves every epoch, restores on restart, deletes itself when done.
-            keras.callbacks.BackupAndRestore(str(run.checkpoints)),
-            TrackEpoch(train_batches),
-            keras.callbacks.CSVLogger(str(run.history), append=True),
-            *(extra_callbacks or []),
-        ],
-        verbose=1 if sys.stdout.isatty() else 2,
-    )
-    dedupe_history(run.history)
-
-
 def compile_model(model: keras.Model, recipe: Recipe, steps_per_epoch: int) -> None:
-    """Compile `model` with the recipe's optimizer, schedule (over all its epochs) and loss."""
-    total_steps = steps_per_epoch * recipe.train.epochs
-    model.compile(
-        optimizer=optimizer(recipe, recipe.train.learning_rate, total_steps), loss=loss(recipe), metrics=["accuracy"]
-    )
+    """Compile `model` for the recipe's first phase (optimizer, schedule with warm-up, loss)."""
+    compile_for_phase(model, recipe, plan(recipe)[0], steps_per_epoch)
+
+
+def float32_copy(recipe: Recipe, model: keras.Model, num_classes: int) -> keras.Model:
+    """The same architecture built under the float32 policy with `model`'s weights: what gets saved and exported."""
+    copy = build_model(recipe, num_classes)
+    for target, source in zip(copy.weights, model.weights, strict=True):
+        target.assign(keras.ops.cast(source, target.dtype))
+    return copy
 
 
 def _metrics(recipe: Recipe, model: keras.Model, data: DataSplits, train_seconds: float) -> dict:
-    test_probs = model.predict(data.test.images.astype(np.float32), batch_size=256, verbose=0)
-    return {
+    def predict(images: np.ndarray) -> np.ndarray:
+        return model.predict(images.astype(np.float32), batch_size=256, verbose=0)
+
+    test_probs = predict(data.test.images)
+    report = {
         "model": recipe.model.name,
         "backend": keras.backend.backend(),
         "train_seconds": round(train_seconds, 1),
@@ -157,6 +156,11 @@ def _metrics(recipe: Recipe, model: keras.Model, data: DataSplits, train_seconds
         "skipped_files": len(data.skipped),
         "test": classification_report(data.test.labels, test_probs, data.class_names).to_dict(),
     }
+    if recipe.train.tta and len(data.test):
+        report["test_tta"] = {
+            view: tta_summary(predict, data.test.images, data.test.labels, view) for view in recipe.train.tta
+        }
+    return report
 
 
 def _seed_everything(seed: int) -> None:
