@@ -26,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
         camera = profile.camera
         print(f"{profile.name}: {profile.description or profile.arch}")
         print(f"arch {profile.arch}, threads {profile.threads}, runtimes {', '.join(profile.runtime_preference)}")
+        print("deploy candidates: " + ", ".join(f"{f} {p}" for f, p in profile.deploy_targets()))
         print(f"camera {camera.source}: {camera.width or '-'}x{camera.height or '-'} at {camera.fps or '-'} fps, "
               f"{camera.fourcc or 'default format'}")
         print(f"\ninstall:\n{profile.install.rstrip()}")
