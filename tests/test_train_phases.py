@@ -146,7 +146,9 @@ def test_metrics_and_curves_record_the_phases(phased_run) -> None:
     assert head["name"] == "head" and head["backbone"] == "frozen" and finetune["unfreeze_blocks"] == 1
     assert head["trainable_params"] < finetune["trainable_params"] < metrics["params"]
     assert metrics["epochs"] == 4 and metrics["devices"] and metrics["precision"] == "float32"
-    assert (run / "plots" / "training_curves.png").is_file()
+    plots = {path.name for path in (run / "plots").iterdir()}
+    assert {"training_curves.png", "confusion_matrix.png", "per_class_accuracy.png"} <= plots
+    assert ("worst_misclassified.png" in plots) == bool(metrics["test"]["worst_misclassified"])
     from edgecnn.train.reports import phase_starts
 
     assert phase_starts(_history(run)) == [(1, "head"), (3, "finetune")]

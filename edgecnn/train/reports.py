@@ -94,3 +94,47 @@ def plot_image_grid(images: np.ndarray, captions: list[str], path: Path, title: 
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def worst_misclassified(labels: np.ndarray, probabilities: np.ndarray, count: int) -> list[tuple[int, int, float]]:
+    """(index, predicted class, its probability) of the `count` most confident mistakes, most confident first."""
+    predicted = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    confidence = probabilities[wrong, predicted[wrong]]
+    order = wrong[np.argsort(-confidence, kind="stable")][:count]
+    return [(int(i), int(predicted[i]), float(probabilities[i, predicted[i]])) for i in order]
+
+
+def plot_worst_misclassified(
+    images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, class_names: list[str], path: Path,
+    count: int = 24,
+) -> Path | None:
+    """The most confident test mistakes as a captioned grid ('true → predicted p'), or None when there are none."""
+    worst = worst_misclassified(labels, probabilities, count)
+    if not worst:
+        return None
+    captions = [f"{class_names[labels[i]]} → {class_names[p]} {prob:.2f}" for i, p, prob in worst]
+    return plot_image_grid(images[[i for i, _, _ in worst]], captions, path, title="most confident test mistakes")
+
+
+def plot_per_class_accuracy(per_class: dict[str, float | None], path: Path, title: str) -> Path | None:
+    """Test accuracy per class as a horizontal bar chart (classes without test images left out)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scored = [(name, value) for name, value in per_class.items() if value is not None]
+    if not scored:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 0.3 * len(scored) + 1.2))
+    ax.barh([n for n, _ in scored][::-1], [v for _, v in scored][::-1], color="tab:blue")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("test accuracy")
+    ax.set_title(title)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -28,7 +28,13 @@ from edgecnn.train.engines import check_distribute, distribution_scope, precisio
 from edgecnn.train.fit import compile_for_phase, fit_phases
 from edgecnn.train.phases import plan
 from edgecnn.train.preview import write_preview
-from edgecnn.train.reports import plot_confusion, plot_history
+from edgecnn.train.reports import (
+    plot_confusion,
+    plot_history,
+    plot_per_class_accuracy,
+    plot_worst_misclassified,
+    worst_misclassified,
+)
 from edgecnn.train.saving import save_model
 
 
@@ -76,7 +82,7 @@ def train(
         model = float32_copy(recipe, model, len(data.class_names))
     save_model(model, run.model)
 
-    metrics = _metrics(recipe, model, data, train_seconds)
+    metrics, test_probs = _metrics(recipe, model, data, train_seconds)
     metrics.update(phases=phase_reports, precision=recipe.train.precision, distribute=recipe.train.distribute,
                    devices=devices)
     if recipe.qat.enabled:
@@ -87,6 +93,14 @@ def train(
         )
     plot_history(run.history, run.plots / "training_curves.png", title=recipe.name)
     plot_confusion(metrics["test"]["confusion_matrix"], data.class_names, run.plots / "confusion_matrix.png")
+    plot_per_class_accuracy(metrics["test"]["per_class"], run.plots / "per_class_accuracy.png", recipe.name)
+    plot_worst_misclassified(data.test.images, data.test.labels, test_probs, data.class_names,
+                             run.plots / "worst_misclassified.png")
+    metrics["test"]["worst_misclassified"] = [
+        {"index": i, "true": data.class_names[data.test.labels[i]], "predicted": data.class_names[p],
+         "probability": round(prob, 4)}
+        for i, p, prob in worst_misclassified(data.test.labels, test_probs, 24)
+    ]
     atomic.write_json(run.metrics, metrics)
     print(f"test top-1 {metrics['test']['top1']:.2%} — run saved in {run.root}")
     return run
@@ -141,7 +155,8 @@ def float32_copy(recipe: Recipe, model: keras.Model, num_classes: int) -> keras.
     return copy
 
 
-def _metrics(recipe: Recipe, model: keras.Model, data: DataSplits, train_seconds: float) -> dict:
+def _metrics(recipe: Recipe, model: keras.Model, data: DataSplits, train_seconds: float) -> tuple[dict, np.ndarray]:
+    """The run's metrics.json content and the test split's probabilities."""
     def predict(images: np.ndarray) -> np.ndarray:
         return model.predict(images.astype(np.float32), batch_size=256, verbose=0)
 
@@ -160,7 +175,7 @@ def _metrics(recipe: Recipe, model: keras.Model, data: DataSplits, train_seconds
         report["test_tta"] = {
             view: tta_summary(predict, data.test.images, data.test.labels, view) for view in recipe.train.tta
         }
-    return report
+    return report, test_probs
 
 
 def _seed_everything(seed: int) -> None:
