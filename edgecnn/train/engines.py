@@ -67,6 +67,10 @@ def check_distribute(name: str, backend: str | None = None) -> None:
 
 def _devices(strategy: Any) -> list[str]:
     if strategy is None:
+        if keras.backend.backend() == "torch":  # Keras has no distribution library for torch
+            import torch
+
+            return ["cuda:0" if torch.cuda.is_available() else "cpu:0"]
         return keras.distribution.list_devices()[:1]  # a single-device run uses the first (a GPU when present)
     if hasattr(strategy, "extended"):  # tf.distribute
         return [str(d) for d in strategy.extended.worker_devices]
