@@ -101,3 +101,60 @@ def test_unsupported_combinations_are_refused(monkeypatch: pytest.MonkeyPatch) -
         parse_recipe({**_recipe(Path(".")), "train": {"precision": "float16"}})
     with pytest.raises(RecipeError, match="train.distribute"):
         parse_recipe({**_recipe(Path(".")), "train": {"distribute": "horovod"}})
+
+
+def _free_ports(count: int) -> list[int]:
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+WORKER_SCRIPT = """
+import json, sys
+from edgecnn.config import parse_recipe
+from edgecnn.train.runner import train
+run = train(parse_recipe(json.loads(sys.argv[1])), sys.argv[2])
+print("METRICS", json.dumps(json.loads(run.metrics.read_text())["devices"]))
+"""
+
+
+# Opt-in: with Keras 3.15.1 and TensorFlow 2.21 every MultiWorkerMirroredStrategy fit fails before the first step,
+# in Keras' own symbolic build (backend/tensorflow/trainer.py _maybe_symbolic_build: strategy.reduce("MEAN") of the
+# first PerReplica batch raises "Attempt to convert a value (PerReplica...)"), for tf.data and PyDataset input alike.
+@pytest.mark.skipif(not __import__("os").environ.get("EDGECNN_MULTI_WORKER_TEST"),
+                    reason="set EDGECNN_MULTI_WORKER_TEST=1 (two TensorFlow processes, about a minute)")
+@pytest.mark.xfail(reason="Keras 3.15.1 + TF 2.21: MultiWorkerMirroredStrategy fails in Keras' symbolic build",
+                   raises=AssertionError, strict=False)
+def test_multi_worker_mirrored_two_processes_on_localhost(image_folder: Path, tmp_path: Path) -> None:
+    """MultiWorkerMirroredStrategy across two local processes (TF_CONFIG); each worker writes its own run copy."""
+    import os
+
+    workers = [f"localhost:{port}" for port in _free_ports(2)]
+    recipe = json.dumps(_recipe(image_folder, distribute="multi_worker"))
+    processes = []
+    for index in range(2):
+        tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+        env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CONFIG": tf_config}
+        processes.append(subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(WORKER_SCRIPT), recipe, str(tmp_path / f"worker{index}")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        ))
+    outputs = []
+    try:
+        for process in processes:
+            outputs.append(process.communicate(timeout=300))
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+    for process, (out, err) in zip(processes, outputs):
+        assert process.returncode == 0, err[-3000:]
+        devices = json.loads(out.split("METRICS", 1)[1])
+        assert len(devices) == 1 and "worker" in devices[0], devices
+    assert all((tmp_path / f"worker{i}" / "engines" / "model.keras").is_file() for i in range(2))
