@@ -1,7 +1,8 @@
 """HOG + SVM on an edgecnn data set: the classic pipeline CNNs are compared with (accuracy and per-image time).
 
 HOG runs on the grey image at the data's image size; features are standardised before the SVM. The linear SVM
-trains on every training image; the RBF SVM scales quadratically with them, so `max_train` caps its training set.
+(hinge loss fitted by SGD) trains on every training image; the RBF SVM scales quadratically with them, so
+`max_train` caps its training set.
 Figures on Fashion-MNIST: benchmarks/RESULTS.md (HOG + SVM baseline).
 """
 
@@ -48,18 +49,21 @@ def hog_features(images: np.ndarray, settings: HOGSettings = HOGSettings(), prog
     return np.asarray(rows, np.float32).reshape(len(images), -1)
 
 
-def _linear(c: float) -> Any:
-    svm = require("sklearn.svm", "the HOG baseline", INSTALL)
-    return svm.LinearSVC(C=c, dual=False, max_iter=2000)
+def _linear(c: float, train_images: int) -> Any:
+    """A linear SVM (hinge loss + L2, C = 1 / (alpha · n)) fitted by averaged SGD: seconds on 60,000 images, where
+    liblinear's LinearSVC ran for over eight minutes without finishing on this project's 2-core machine."""
+    linear_model = require("sklearn.linear_model", "the HOG baseline", INSTALL)
+    return linear_model.SGDClassifier(loss="hinge", alpha=1.0 / (c * train_images), average=True, max_iter=30,
+                                      tol=1e-4, random_state=0)
 
 
-def _rbf(c: float) -> Any:
+def _rbf(c: float, train_images: int) -> Any:
     svm = require("sklearn.svm", "the HOG baseline", INSTALL)
     return svm.SVC(C=c, kernel="rbf", gamma="scale", cache_size=1000)
 
 
-# kernel → (classifier factory taking C, default C)
-KERNELS: dict[str, tuple[Callable[[float], Any], float]] = {"linear": (_linear, 0.1), "rbf": (_rbf, 10.0)}
+# kernel → (classifier factory taking C and the number of training images, default C)
+KERNELS: dict[str, tuple[Callable[[float, int], Any], float]] = {"linear": (_linear, 1.0), "rbf": (_rbf, 10.0)}
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,7 @@ def run_baseline(
     train, test = _subset(splits.train, max_train, seed), getattr(splits, split)
     if len(test) == 0:
         raise DataError(f"the {split} split is empty; choose another split or give more data")
-    model = pipeline.make_pipeline(preprocessing.StandardScaler(), factory(c))
+    model = pipeline.make_pipeline(preprocessing.StandardScaler(), factory(c, len(train)))
     started = time.perf_counter()
     model.fit(hog_features(train.images, settings, progress), train.labels)
     fit_s = time.perf_counter() - started
