@@ -39,6 +39,8 @@ def plot_history(history_csv: Path, out_path: Path, title: str) -> Path | None:
             ax.axvline(epoch - 0.5, color="grey", linestyle=":", linewidth=1)
             ax.annotate(phase, (epoch - 0.5, 1.0), xycoords=("data", "axes fraction"), xytext=(2, -10),
                         textcoords="offset points", fontsize=7, color="grey")
+        if metric == "learning_rate" and all(float(r[metric] or 0) > 0 for r in rows):
+            ax.set_yscale("log")  # a fine-tune phase runs ~100x below the head phase
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(metric.replace("_", " "))
