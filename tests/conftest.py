@@ -67,7 +67,7 @@ def bundles(tmp_path_factory: pytest.TempPathFactory, image_folder: Path) -> dic
     from edgecnn import models
     from edgecnn.data import load_splits
     from edgecnn.export.tflite import convert
-    from edgecnn.runtime.bundle import Manifest, write_manifest
+    from edgecnn.runtime.bundle import new_manifest, write_manifest
 
     data_settings = {"source": "folder", "path": str(image_folder), "image_size": IMAGE_SIZE, "resize": "stretch",
                      **DATA_SETTINGS}
@@ -87,12 +87,11 @@ def bundles(tmp_path_factory: pytest.TempPathFactory, image_folder: Path) -> dic
         bundle_dir.mkdir()
         model_path = bundle_dir / "model.tflite"
         model_path.write_bytes(convert(model, precision, calibration_images=data.train.images))
-        write_manifest(bundle_dir, Manifest(
-            name=bundle_dir.name, format="tflite", precision=precision, model_file=model_path.name,
-            labels=data.class_names, input={"height": IMAGE_SIZE, "width": IMAGE_SIZE},
-            preprocessing={"resize": "stretch", "normalisation": "x / 255 (inside the model)"},
+        write_manifest(bundle_dir, new_manifest(
+            name=bundle_dir.name, format_name="tflite", precision=precision, model_path=model_path,
+            labels=data.class_names, image_size=(IMAGE_SIZE, IMAGE_SIZE), resize="stretch",
+            normalisation="x / 255 (inside the model)",
             source={"run": "tests", "model": "tiny_cnn", "data": data_settings},
-            size_bytes=model_path.stat().st_size,
         ))
         found[precision] = bundle_dir
     return found

@@ -66,6 +66,6 @@ def test_format_options_reach_only_their_format() -> None:
     recipe = copy.deepcopy(RECIPE)
     recipe["export"]["onnx"] = {"activation_type": "int8", "calibration_method": "entropy"}
     export = parse_recipe(recipe).export
-    assert export.options("onnx") == {"activation_type": "int8", "calibration_method": "entropy"}
+    assert export.options("onnx") == {"activation_type": "int8", "calibration_method": "entropy", "reduce_range": True}
     assert export.options("tflite") == {"int8_io": "uint8"}
     assert export.options("openvino") == {}

@@ -7,7 +7,7 @@ here: decoding a file, colour conversion to RGB and the resize (or resize + cent
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import cv2
 import numpy as np
@@ -15,7 +15,7 @@ import numpy as np
 from edgecnn.errors import ImageDecodeError  # re-exported: edgecnn.runtime.preprocess.ImageDecodeError
 
 ResizeMode = Literal["stretch", "center_crop"]
-RESIZE_MODES: tuple[str, ...] = ("stretch", "center_crop")
+RESIZE_MODES: tuple[str, ...] = get_args(ResizeMode)
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
