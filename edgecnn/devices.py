@@ -8,6 +8,7 @@ camera settings from it; command-line flags override the profile.
 from __future__ import annotations
 
 import difflib
+import sys
 from pathlib import Path
 
 import yaml
@@ -16,8 +17,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from edgecnn.errors import DeviceProfileError
 from edgecnn.formats import ALL_PRECISIONS, FORMATS
 
+
 # The repository's devices/ folder (profiles are data, kept beside recipes/, not inside the package).
-DEVICES_DIR = Path(__file__).resolve().parent.parent / "devices"
+def _devices_dir() -> Path:
+    """The profiles of a source checkout (devices/), else those a pip install put under <prefix>/share/edgecnn."""
+    checkout = Path(__file__).resolve().parent.parent / "devices"
+    return checkout if checkout.is_dir() else Path(sys.prefix) / "share" / "edgecnn" / "devices"
+
+
+DEVICES_DIR = _devices_dir()
 SUFFIXES = (".yaml", ".yml")
 
 
