@@ -1,5 +1,6 @@
-"""The same small augmented, mixed, two-phase recipe trains under another Keras backend (PyTorch, installed by the
-[weights] extra) in a subprocess, and its model.keras exports under TensorFlow through the usual parity checks."""
+"""The same small augmented, mixed, two-phase recipe trains under the other Keras backends in a subprocess (PyTorch
+from the [weights] extra; JAX with keras.distribution.DataParallel on two forced host devices), and its model.keras
+exports under TensorFlow through the usual parity checks."""
 
 from __future__ import annotations
 
@@ -58,3 +59,29 @@ def test_torch_backend_trains_the_augmented_recipe_and_tensorflow_exports_it(ima
 
     result = export_run(run, "tflite", "float32", tmp_path / "bundles")
     assert result.passed
+
+
+# .ci/run does not install JAX: about 4 minutes on 2 shared cores (JAX compiles the augmentation layers per shape),
+# beside 20 s of pip install; run it where jax[cpu] is installed.
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed (pip install 'jax[cpu]')")
+def test_jax_data_parallel_on_two_host_devices_and_tensorflow_exports_it(image_folder: Path, tmp_path: Path):
+    """keras.distribution.DataParallel over two forced host devices (XLA_FLAGS), the same augmented recipe."""
+    recipe = augmented_recipe(image_folder)
+    recipe["train"]["distribute"] = "data_parallel"  # batches of 6 split over 2 devices
+    env = {**os.environ, "KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    done = subprocess.run(
+        [sys.executable, "-c", TRAIN_SCRIPT, json.dumps(recipe), str(tmp_path)],
+        capture_output=True, text=True, timeout=400, env=env,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = tmp_path / "backend"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["backend"] == "jax" and metrics["devices"] == ["cpu:0", "cpu:1"]
+    assert metrics["distribute"] == "data_parallel"
+
+    from edgecnn.export.backend import require_tensorflow_backend
+
+    require_tensorflow_backend()
+    from edgecnn.export.pipeline import export_run
+
+    assert export_run(run, "tflite", "float32", tmp_path / "bundles").passed

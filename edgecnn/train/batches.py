@@ -41,11 +41,17 @@ class ImageBatches(keras.utils.PyDataset):
         self._rng = np.random.default_rng(seed)
         self._order = self._rng.permutation(len(labels)) if shuffle else np.arange(len(labels))
 
+    # Batch sizes must be a multiple of this (keras.distribution.DataParallel splits every batch evenly over its
+    # devices): the last batch is cut to a multiple, leaving out at most batch_multiple - 1 images per epoch.
+    batch_multiple = 1
+
     def __len__(self) -> int:
-        return math.ceil(len(self.labels) / self.batch_size)
+        usable = len(self.labels) - (len(self.labels) % self.batch_size) % self.batch_multiple
+        return math.ceil(usable / self.batch_size)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         batch = self._order[index * self.batch_size : (index + 1) * self.batch_size]
+        batch = batch[: len(batch) - len(batch) % self.batch_multiple]
         pixels = self.images[batch].astype(np.float32)
         if self.augmentation is not None:
             pixels = keras.ops.convert_to_numpy(self.augmentation(pixels, training=True))

@@ -17,7 +17,7 @@ from edgecnn import atomic
 from edgecnn.config import AugmentConfig, Recipe
 from edgecnn.data import DataSplits, load_splits
 from edgecnn.data.calibration import LARGER_CALIBRATION_FACTOR, calibration_sample
-from edgecnn.errors import RunExistsError
+from edgecnn.errors import RecipeError, RunExistsError
 from edgecnn.metrics import classification_report
 from edgecnn.models import create
 from edgecnn.quant.graph import leaf_layers
@@ -73,6 +73,13 @@ def train(
         print(f"resuming interrupted run from {run.checkpoints}")
     started = time.perf_counter()
     with precision_policy(recipe.train.precision), distribution_scope(recipe.train.distribute) as devices:
+        if recipe.train.distribute == "data_parallel":
+            if recipe.train.batch_size % len(devices):
+                raise RecipeError(
+                    f"train.batch_size ({recipe.train.batch_size}) must be a multiple of the {len(devices)} devices "
+                    "train.distribute: data_parallel splits each batch over"
+                )
+            train_batches.batch_multiple = val_batches.batch_multiple = len(devices)
         model = build_model(recipe, len(data.class_names))
         phase_reports = fit_phases(
             model, recipe, run, train_batches, val_batches if len(data.val) else None, extra_callbacks
