@@ -8,6 +8,8 @@ no switch for its minimal logger, so its INFO lines are kept out of the terminal
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
 import logging
 import os
 import sys
@@ -38,6 +40,35 @@ def quiet_native_logs() -> None:
         os.environ.setdefault(name, value)  # a value the user set themselves wins
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
+    if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietImport())
+
+
+class _QuietImport(importlib.abc.MetaPathFinder):
+    """Imports TensorFlow with native stderr silenced, once: it logs before absl's logging is initialised
+    ("All log messages before absl::InitializeLog()", "Could not find cuda drivers"), which TF_CPP_MIN_LOG_LEVEL
+    cannot reach. Python exceptions from the import still propagate."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _SilencedLoader(spec.loader)
+        return spec
+
+
+class _SilencedLoader(importlib.abc.Loader):
+    def __init__(self, loader: importlib.abc.Loader):
+        self._loader = loader
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        with native_stderr_silenced():
+            self._loader.exec_module(module)
 
 
 @contextmanager
