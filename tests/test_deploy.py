@@ -131,3 +131,15 @@ def test_ranking_by_p50_then_size_within_budget():
     assert "parity" in candidates[1].reason and "over the 1.0 pt budget" in candidates[4].reason
     assert choose(candidates, max_drop=0.5).precision == "float32"  # only float32 keeps a 0.5 pt budget
     assert choose([_candidate("int8", None, 1, 0.0)], max_drop=1.0) is None  # never measured: not chosen
+
+
+def test_latency_source_labels():
+    from edgecnn.deploy.output import latency_source
+
+    here = _candidate("int8", 1.0, 1, 0.0)
+    here.measured = "this machine (x86_64, 4 threads)"
+    proxy = _candidate("int8", 1.0, 1, 0.0)
+    proxy.measured, proxy.proxy = "PROXY: this machine (x86_64, 4 threads)", True
+    device = _candidate("int8", 1.0, 1, 0.0)
+    device.measured = "device: pi (aarch64, 4 threads, 2026-01-01)"
+    assert [latency_source(c) for c in (here, proxy, device)] == ["here", "proxy", "device"]

@@ -17,6 +17,7 @@ from edgecnn.report import format_table
 from edgecnn.runtime.measurements import machine_info
 
 DEPLOY_NAME = "deploy.json"
+DEVICE_PREFIX = "device:"  # how Candidate.measured starts for latency from a device's bench.json
 PLOT_NAME = "latency_vs_accuracy.png"
 SCRIPT_NAME = "run.sh"
 PROFILE_NAME = "device.yaml"
@@ -44,7 +45,7 @@ def table(candidates: list[Candidate]) -> str:
             "drop_points": candidate.drop_points,
             "p50_ms": candidate.p50_ms,
             "p90_ms": candidate.p90_ms,
-            "where": ("proxy" if candidate.proxy else "device") if candidate.p50_ms is not None else None,
+            "where": latency_source(candidate) if candidate.p50_ms is not None else None,
             "verdict": candidate.verdict,
             "reason": candidate.reason,
         }
@@ -53,11 +54,22 @@ def table(candidates: list[Candidate]) -> str:
     return format_table(rows, COLUMNS)
 
 
+def latency_source(candidate: Candidate) -> str:
+    """device (a bench.json from it), here (this machine, the device's architecture) or proxy (another one)."""
+    if candidate.measured.startswith(DEVICE_PREFIX):
+        return "device"
+    return "proxy" if candidate.proxy else "here"
+
+
 def latency_note(candidates: list[Candidate], profile: DeviceProfile) -> str:
     """One line saying where the latency figures come from (and that proxy ones are not the device's)."""
-    proxies = [c for c in candidates if c.proxy and c.p50_ms is not None]
-    if not proxies:
-        return f"latency: measured on the device ({profile.name})"
+    sources = {latency_source(c) for c in candidates if c.p50_ms is not None}
+    if sources == {"device"}:
+        return f"latency: measured on the device ({profile.name}, bench.json files)"
+    if "proxy" not in sources:
+        return (f"latency: measured on this machine ({machine_info()['arch']}, {machine_info()['cpu']}) at "
+                f"{profile.threads} threads: the {profile.name}'s architecture, not the device itself; "
+                "--measurements DIR for device figures")
     return (f"latency: PROXY, measured on this machine ({machine_info()['arch']}, {machine_info()['cpu']}) at "
             f"{profile.threads} threads, not on a {profile.name} ({profile.arch}); rerun with --measurements DIR "
             "(bench.json files from `edgecnn bench --save` on the device) for device figures")
@@ -126,7 +138,7 @@ def write_deploy(
         **facts,
         "device": profile.model_dump(mode="json"),
         "chosen": {"bundle": bundle_name, "format": chosen.format, "precision": chosen.precision},
-        "latency_source": "proxy" if proxy else "device",
+        "latency_source": latency_source(chosen),
         "latency_note": note,
         "measured_on": machine_info(),
         "candidates": [candidate.to_dict() for candidate in candidates],
