@@ -93,7 +93,13 @@ exec edgecnn live "$HERE/{bundle_name}" --device "$HERE/{PROFILE_NAME}" "$@"
 """
 
 
-def plot(candidates: list[Candidate], path: Path, title: str, proxy: bool) -> Path | None:
+# Where the latency axis's figures come from (latency_source of the chosen candidate).
+AXIS_NOTES = {
+    "proxy": " (PROXY: this machine, not the device)", "here": " (this machine)", "device": " (on the device)",
+}
+
+
+def plot(candidates: list[Candidate], path: Path, title: str, source: str) -> Path | None:
     """Latency (x) against validation top-1 (y) for every measured candidate, the chosen one ringed."""
     try:
         import matplotlib
@@ -113,7 +119,7 @@ def plot(candidates: list[Candidate], path: Path, title: str, proxy: bool) -> Pa
                    edgecolors="black" if chosen else "none", zorder=3)
         ax.annotate(candidate.label, (candidate.p50_ms, 100 * candidate.top1), textcoords="offset points",
                     xytext=(5, 4), fontsize=8)
-    ax.set_xlabel("p50 latency, ms" + (" (PROXY: this machine, not the device)" if proxy else " (on the device)"))
+    ax.set_xlabel("p50 latency, ms" + AXIS_NOTES[source])
     ax.set_ylabel("validation top-1, %")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
@@ -149,7 +155,7 @@ def write_deploy(
         write_json(tmp / DEPLOY_NAME, record)
         title = f"{facts['run_name']} on {profile.name}: chosen {chosen.label}" + (" — latency is a proxy" if proxy
                                                                                   else "")
-        plot(candidates, tmp / PLOT_NAME, title, proxy)
+        plot(candidates, tmp / PLOT_NAME, title, latency_source(chosen))
         script = write_text(tmp / SCRIPT_NAME, run_script(profile, bundle_name))
         script.chmod(0o755)
         write_text(tmp / PROFILE_NAME, _profile_yaml(profile))
