@@ -21,9 +21,11 @@ if TYPE_CHECKING:
 
 Job = TypeVar("Job")  # edgecnn.export.pipeline.ExportJob (not imported: the pipeline imports this module)
 
-# Per precision: the least cosine similarity to Keras' embedding that every check image must reach. Quantised
-# precisions are reported against a looser sanity floor: their cosine is a measured figure, not a contract.
-MIN_COSINE: dict[str, float] = {"float32": 0.99, "float16": 0.99, "dynamic": 0.9, "int8": 0.9, "int16x8": 0.9}
+# Float precisions: the least cosine similarity to Keras' embedding that every check image must reach.
+MIN_COSINE: dict[str, float] = {"float32": 0.99, "float16": 0.99}
+# Quantised precisions change embeddings by design, and a few outlier images (min cosine) say little about retrieval
+# quality (benchmarks/RESULTS.md, retrieval): they are reported, and pass on a sanity floor of the mean cosine.
+MIN_MEAN_COSINE_QUANTISED = 0.9
 
 
 def embedding_model(classifier: keras.Model) -> keras.Model:
@@ -69,15 +71,18 @@ def embedding_parity(keras_embeddings: np.ndarray, embedder: Embedder, check: Im
     and whether each image's nearest other check image is the same under both."""
     exported = embedder.embed(check.images)
     cosine = cosine_similarity(keras_embeddings, exported)
-    limit = MIN_COSINE[precision]
+    if precision in MIN_COSINE:
+        limits, passed = {"min_cosine": MIN_COSINE[precision]}, np.min(cosine) >= MIN_COSINE[precision]
+    else:
+        limits, passed = {"min_mean_cosine": MIN_MEAN_COSINE_QUANTISED}, np.mean(cosine) >= MIN_MEAN_COSINE_QUANTISED
     return {
         "images": int(len(check)),
         "rule": "cosine similarity to Keras",
         "mean_cosine": float(np.mean(cosine)),
         "min_cosine": float(np.min(cosine)),
         "nearest_neighbour_agreement": float(np.mean(_nearest(keras_embeddings) == _nearest(exported))),
-        "limits": {"min_cosine": limit},
-        "passed": bool(np.min(cosine) >= limit),
+        "limits": limits,
+        "passed": bool(passed),
     }
 
 
