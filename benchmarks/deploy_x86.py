@@ -68,9 +68,12 @@ def main() -> None:
         "eligible / candidates |",
         "|---|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
+    header = len(lines)
     with tempfile.TemporaryDirectory(prefix="deploy-x86-") as tmp:
         out = args.out or Path(tmp)
         for model in args.models:
+            if len(lines) > header:  # the section so far, so an interrupted run still leaves the finished models
+                write_section("deploy_x86", "\n".join(lines))
             run, seconds = trained_run(model, args.epochs, out)
             print(f"{model}: trained in {seconds:.0f} s", flush=True)
             record = deploy(run, out, args.max_drop, args.runs)
