@@ -112,9 +112,17 @@ def test_index_search_round_trip(embed_bundles: dict[str, Path], image_folder: P
     assert [n["label"] for n in neighbours] == ["red"] * 5
     assert [n["rank"] for n in neighbours] == [1, 2, 3, 4, 5]
     assert cv2.imread(str(grid)).shape == (128 + 22, 6 * 128 + 5 * 6, 3)
-    # The approximate index finds the same neighbours on a gallery this small.
-    exact = search(gallery.embeddings, gallery.embeddings[:4], 5)[0]
-    assert np.array_equal(search(gallery.embeddings, gallery.embeddings[:4], 5, method="faiss")[0][:, 0], exact[:, 0])
+
+
+def test_faiss_search_finds_the_exact_nearest() -> None:
+    pytest.importorskip("faiss", reason="the optional [ann] extra (faiss-cpu) is not installed")
+    rng = np.random.default_rng(0)
+    gallery = rng.standard_normal((300, 8)).astype(np.float32)
+    gallery /= np.linalg.norm(gallery, axis=1, keepdims=True)
+    exact = search(gallery, gallery[:20], 5)[0]
+    approximate = search(gallery, gallery[:20], 5, method="faiss")[0]
+    assert np.array_equal(approximate[:, 0], np.arange(20)) and np.array_equal(exact[:, 0], np.arange(20))
+    assert np.mean([len(set(a) & set(b)) for a, b in zip(exact, approximate)]) >= 4.5
 
 
 def test_foreign_or_unsafe_gallery_is_refused(embed_bundles: dict[str, Path], image_folder: Path, tmp_path: Path,
