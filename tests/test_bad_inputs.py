@@ -373,6 +373,11 @@ def eval_swapped_model_file(tmp: Path, fx: Fixtures) -> list[str]:
     return ["eval", str(bundle), "--out", str(tmp)]
 
 
+def eval_swapped_model_file_unverified(tmp: Path, fx: Fixtures) -> list[str]:
+    """Without the hash check, the model's own input size still gives the swap away."""
+    return [*eval_swapped_model_file(tmp, fx), "--no-verify"]
+
+
 def eval_data_with_other_classes(tmp: Path, fx: Fixtures) -> list[str]:
     data = colour_folder(tmp / "data", {"cyan": 8, "magenta": 8, "yellow": 8})
     return ["eval", str(fx.bundle), "--data", str(data), "--out", str(tmp)]
@@ -497,7 +502,8 @@ CASES = [
     Case("eval-changed-tflite", eval_changed_tflite, r"model\.tflite: SHA-256 \w+… does not match bundle\.json"),
     Case("eval-labels-disagree-with-outputs", eval_labels_disagree_with_outputs,
          r"model\.tflite: the model has 3 outputs but bundle\.json lists 2 labels"),
-    Case("eval-swapped-model-file", eval_swapped_model_file,
+    Case("eval-swapped-model-file", eval_swapped_model_file, r"model\.tflite: SHA-256 \w+… does not match bundle\.json"),
+    Case("eval-swapped-model-file-unverified", eval_swapped_model_file_unverified,
          r"model\.tflite: the model takes 12x12 images but bundle\.json says 16x16"),
     Case("eval-data-with-other-classes", eval_data_with_other_classes,
          r"class names do not match the bundle labels \(classes only in the bundle: \['blue', 'green', 'red'\]"),
