@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgecnn.commands.arguments import add_no_verify, positive_int
+from edgecnn.errors import UsageError
 
 if TYPE_CHECKING:
     from edgecnn.devices import DeviceProfile
@@ -102,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
     view = _make_view(args)  # so does a view this machine cannot show
 
     predictor = load(args.bundle, threads=threads, verify=args.verify)  # before the camera opens
+    if predictor.manifest.task != "classify":
+        raise UsageError(f"{args.bundle}: an embedding bundle (task {predictor.manifest.task}); live classifies")
     truth = load_truth(args.truth, predictor.labels) if args.truth else None
     config = LiveConfig(
         every_frame=args.every_frame, smooth=args.smooth, min_confidence=args.min_confidence, top_k=args.top_k,

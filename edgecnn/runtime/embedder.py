@@ -9,7 +9,7 @@ import numpy as np
 
 from edgecnn.runtime.backends import Backend
 from edgecnn.runtime.bundle import Manifest
-from edgecnn.runtime.preprocess import fit_image
+from edgecnn.runtime.preprocess import fit_image, model_batch
 
 
 class Embedder:
@@ -31,17 +31,7 @@ class Embedder:
 
     def embed(self, images: np.ndarray) -> np.ndarray:
         """Embeddings (N, D) float32 of unit length for uint8 RGB images at the model size, (N, H, W, 3)."""
-        images = np.asarray(images)
-        if images.ndim == 3:
-            images = images[None]
-        expected = (*self.image_size, 3)
-        if images.ndim != 4 or images.shape[1:] != expected:
-            raise ValueError(
-                f"embed expects uint8 images of shape (N, {expected[0]}, {expected[1]}, 3), got {images.shape};"
-                " use embed_image() or edgecnn.runtime.preprocess.fit_image for other sizes"
-            )
-        if images.dtype != np.uint8:
-            raise ValueError(f"embed expects uint8 RGB pixels, got dtype {images.dtype}")
+        images = model_batch(images, self.image_size, "embed", "embed_image()")
         if len(images) == 0:
             return np.zeros((0, self.embedding_size), np.float32)
         vectors = np.stack([self.backend.run(image[None]) for image in images]).astype(np.float32)

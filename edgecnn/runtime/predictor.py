@@ -13,7 +13,7 @@ from edgecnn.formats import format_of_model_file
 from edgecnn.runtime.backends import Backend, open_backend
 from edgecnn.runtime.bundle import MANIFEST_NAME, Manifest, new_manifest, read_manifest, verify_files
 from edgecnn.runtime.embedder import Embedder
-from edgecnn.runtime.preprocess import fit_image
+from edgecnn.runtime.preprocess import fit_image, model_batch
 
 
 class Predictor:
@@ -35,17 +35,7 @@ class Predictor:
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Probabilities (N, num_classes) for uint8 RGB images already at the model size, (N, H, W, 3)."""
-        images = np.asarray(images)
-        if images.ndim == 3:
-            images = images[None]
-        expected = (*self.image_size, 3)
-        if images.ndim != 4 or images.shape[1:] != expected:
-            raise ValueError(
-                f"predict expects uint8 images of shape (N, {expected[0]}, {expected[1]}, 3), got {images.shape};"
-                " use classify() or edgecnn.runtime.preprocess.fit_image for other sizes"
-            )
-        if images.dtype != np.uint8:
-            raise ValueError(f"predict expects uint8 RGB pixels, got dtype {images.dtype}")
+        images = model_batch(images, self.image_size, "predict", "classify()")
         return np.stack([self.backend.run(image[None]) for image in images])
 
     def classify(self, image: np.ndarray, top_k: int = 5) -> list[tuple[str, float]]:

@@ -102,3 +102,20 @@ def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
     shrinking = height * width < image.shape[0] * image.shape[1]
     interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
     return cv2.resize(image, (width, height), interpolation=interpolation)
+
+
+def model_batch(images: np.ndarray, size: tuple[int, int], method: str, instead: str) -> np.ndarray:
+    """`images` as a (N, height, width, 3) uint8 batch at the model size, or a ValueError naming `method` and the
+    call to use `instead` for images of other sizes."""
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[None]
+    expected = (*size, 3)
+    if images.ndim != 4 or images.shape[1:] != expected:
+        raise ValueError(
+            f"{method} expects uint8 images of shape (N, {expected[0]}, {expected[1]}, 3), got {images.shape};"
+            f" use {instead} or edgecnn.runtime.preprocess.fit_image for other sizes"
+        )
+    if images.dtype != np.uint8:
+        raise ValueError(f"{method} expects uint8 RGB pixels, got dtype {images.dtype}")
+    return images

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, create_model, field_validator, model_validator
 
+from edgecnn.config.augment import AugmentConfig
+from edgecnn.config.base import Section as _Section
+from edgecnn.config.training import PhaseConfig, TrainConfig
 from edgecnn.errors import RecipeError
 from edgecnn.formats import FORMATS, check_target
 from edgecnn.runtime.preprocess import ResizeMode
 
-__all__ = ["Recipe", "RecipeError", "load_recipe", "parse_recipe"]
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+__all__ = ["AugmentConfig", "PhaseConfig", "Recipe", "RecipeError", "TrainConfig", "load_recipe", "parse_recipe"]
 
 
 class DataConfig(_Section):
@@ -71,167 +70,6 @@ class ModelConfig(_Section):
 
         get(name)
         return name
-
-
-class PhaseConfig(_Section):
-    """One training phase: which part of the model trains, for how long, at which learning rate (recompiled)."""
-
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-    epochs: int = Field(ge=1, le=10_000)
-    learning_rate: float = Field(gt=0.0, le=10.0)
-    backbone: Literal["frozen", "trainable"] = Field(
-        "trainable", description="frozen: only the head trains and the backbone's BatchNorm runs in inference mode"
-    )
-    unfreeze_blocks: int | None = Field(
-        None, ge=1, description="with backbone: trainable, unfreeze only the top N blocks (null: all)"
-    )
-    train_batchnorm: bool = Field(
-        False, description="let the backbone's BatchNorm layers train; false keeps them frozen (the Keras guide)"
-    )
-    schedule: Literal["cosine", "constant"] | None = Field(None, description="null: train.schedule")
-    warmup_epochs: int = Field(0, ge=0)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> PhaseConfig:
-        if self.backbone == "frozen" and self.unfreeze_blocks is not None:
-            raise ValueError("unfreeze_blocks needs backbone: trainable")
-        if self.warmup_epochs >= self.epochs:
-            raise ValueError(f"warmup_epochs ({self.warmup_epochs}) must be below epochs ({self.epochs})")
-        return self
-
-
-class TrainConfig(_Section):
-    epochs: int = Field(10, ge=1, le=10_000)
-    batch_size: int = Field(32, ge=1, le=8192)
-    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
-    learning_rate: float = Field(1e-3, gt=0.0, le=10.0)
-    weight_decay: float = Field(0.0, ge=0.0, lt=1.0)
-    schedule: Literal["cosine", "constant"] = "cosine"
-    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
-    batchnorm_momentum: float | None = Field(
-        0.9, gt=0.0, lt=1.0,
-        description="set on every BatchNormalization layer; keras.applications use 0.999, whose moving "
-        "statistics lag far behind on short from-scratch runs (null keeps the architecture's value)",
-    )
-    warmup_epochs: int = Field(0, ge=0, description="linear learning-rate warm-up before the schedule")
-    seed: int = 0
-    phases: list[PhaseConfig] | None = Field(
-        None, description="transfer learning in phases (e.g. head, then fine-tune); null: one phase of train.epochs "
-        "with the whole model trainable",
-    )
-    tta: list[str] = Field(default_factory=list, description="test-time augmentation views also scored on test")
-    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = Field(
-        "float32", description="Keras dtype policy while training (the softmax and the saved model stay float32)"
-    )
-    distribute: Literal["none", "mirrored", "multi_worker", "data_parallel"] = Field(
-        "none", description="mirrored/multi_worker: tf.distribute on TensorFlow; data_parallel: "
-        "keras.distribution.DataParallel on JAX",
-    )
-
-    @field_validator("tta")
-    @classmethod
-    def _known_views(cls, views: list[str]) -> list[str]:
-        from edgecnn.runtime.tta import VIEWS
-
-        unknown = [v for v in views if v not in VIEWS]
-        if unknown:
-            raise ValueError(f"unknown test-time augmentation {unknown}; available: {', '.join(VIEWS)}")
-        return views
-
-    @model_validator(mode="after")
-    def _phases_fit_epochs(self) -> TrainConfig:
-        if not self.phases:
-            return self
-        names = [phase.name for phase in self.phases]
-        if len(set(names)) != len(names):
-            raise ValueError(f"phase names must be unique, got {names}")
-        total = sum(phase.epochs for phase in self.phases)
-        if "epochs" in self.model_fields_set and self.epochs != total:
-            raise ValueError(f"epochs ({self.epochs}) must equal the phases' epochs ({total}) or be left out")
-        self.epochs = total
-        return self
-
-
-class RandAugmentConfig(_Section):
-    """keras.layers.RandAugment: `num_ops` random operations per image at strength `factor`."""
-
-    num_ops: int = Field(2, ge=1, le=10)
-    factor: float = Field(0.5, gt=0.0, le=1.0, description="strength, 0..1 (Keras' normalised magnitude)")
-
-
-class AugMixConfig(_Section):
-    """keras.layers.AugMix: `num_chains` chains of up to `chain_depth` operations, mixed with Dirichlet weights."""
-
-    num_chains: int = Field(3, ge=1, le=10)
-    chain_depth: int = Field(3, ge=1, le=10)
-    factor: float = Field(0.3, gt=0.0, le=1.0)
-    alpha: float = Field(1.0, gt=0.0, le=10.0)
-
-
-class RandomErasingConfig(_Section):
-    """keras.layers.RandomErasing: erase a random patch (filled with noise) of an image."""
-
-    probability: float = Field(0.25, gt=0.0, le=1.0, description="upper bound of the per-image erasing probability")
-    scale: tuple[float, float] = Field((0.02, 0.33), description="patch area range, fraction of the image")
-
-    @field_validator("scale")
-    @classmethod
-    def _ordered(cls, scale: tuple[float, float]) -> tuple[float, float]:
-        if not 0.0 < scale[0] <= scale[1] <= 1.0:
-            raise ValueError("scale must be [low, high] with 0 < low <= high <= 1")
-        return scale
-
-
-class ColorJitterConfig(_Section):
-    """keras.layers.RandomColorJitter; a component at 0 is left out."""
-
-    brightness: float = Field(0.0, ge=0.0, lt=1.0)
-    contrast: float = Field(0.0, ge=0.0, lt=1.0)
-    saturation: float = Field(0.0, ge=0.0, le=0.5, description="± around unchanged (Keras' 0.5)")
-    hue: float = Field(0.0, ge=0.0, le=1.0)
-
-
-# Augmentation sub-sections: null/false = off, true = on with the defaults, a mapping = on with these settings.
-_SWITCHABLE = ("rand_augment", "aug_mix", "random_erasing", "color_jitter")
-
-
-class AugmentConfig(_Section):
-    """Train-time augmentation with Keras preprocessing layers (never part of the exported model).
-
-    Image layers apply in field order (geometry, then photometry, then erasing) through a keras.layers.Pipeline;
-    MixUp/CutMix then mix whole batches and their one-hot labels.
-    """
-
-    crop_padding: int = Field(0, ge=0, le=256, description="zero-pad by this many pixels, then random-crop back")
-    horizontal_flip: bool = False
-    rotation: float = Field(0.0, ge=0.0, le=0.5, description="max rotation as a fraction of a full turn")
-    zoom: float = Field(0.0, ge=0.0, lt=1.0)
-    translate: float = Field(0.0, ge=0.0, lt=1.0)
-    rand_augment: RandAugmentConfig | None = None
-    aug_mix: AugMixConfig | None = None
-    color_jitter: ColorJitterConfig | None = None
-    grayscale: float = Field(0.0, ge=0.0, le=1.0, description="probability of turning an image grey (3 channels)")
-    contrast: float = Field(0.0, ge=0.0, lt=1.0)
-    brightness: float = Field(0.0, ge=0.0, lt=1.0)
-    random_erasing: RandomErasingConfig | None = None
-    mixup: float = Field(0.0, ge=0.0, le=1.0, description="keras.layers.MixUp alpha (0: off)")
-    cutmix: float = Field(0.0, ge=0.0, le=1.0, description="keras.layers.CutMix factor (0: off)")
-    mix_probability: float = Field(
-        1.0, ge=0.0, le=1.0, description="chance that a batch is mixed (MixUp or CutMix, picked at random when both)"
-    )
-    mix_off_epochs: int = Field(0, ge=0, description="train the last N epochs without mixing")
-
-    @field_validator(*_SWITCHABLE, mode="before")
-    @classmethod
-    def _switch(cls, value: Any) -> Any:
-        if value is True:
-            return {}
-        return None if value is False else value
-
-    @property
-    def mixes(self) -> bool:
-        """Whether any batch-level mixing is enabled."""
-        return bool(self.mixup or self.cutmix) and self.mix_probability > 0
 
 
 class ExportTarget(_Section):
