@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgecnn.runtime.backends import Backend
-from edgecnn.runtime.bundle import Manifest
+from edgecnn.runtime.loaded import LoadedModel
 from edgecnn.runtime.preprocess import fit_image, model_batch
 
 
-class Embedder:
+class Embedder(LoadedModel):
     """Maps uint8 RGB images to L2-normalised float32 embeddings with an exported model (task: embed)."""
-
-    def __init__(self, backend: Backend, manifest: Manifest, path: Path, load_ms: float):
-        self.backend = backend
-        self.manifest = manifest
-        self.path = path
-        self.load_ms = load_ms
-
-    @property
-    def image_size(self) -> tuple[int, int]:
-        return self.manifest.image_size
 
     @property
     def embedding_size(self) -> int:

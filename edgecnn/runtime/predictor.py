@@ -13,25 +13,16 @@ from edgecnn.formats import format_of_model_file
 from edgecnn.runtime.backends import Backend, open_backend
 from edgecnn.runtime.bundle import MANIFEST_NAME, Manifest, new_manifest, read_manifest, verify_files
 from edgecnn.runtime.embedder import Embedder
+from edgecnn.runtime.loaded import LoadedModel
 from edgecnn.runtime.preprocess import fit_image, model_batch
 
 
-class Predictor:
+class Predictor(LoadedModel):
     """Classifies uint8 RGB images with an exported model through its runtime backend."""
-
-    def __init__(self, backend: Backend, manifest: Manifest, path: Path, load_ms: float):
-        self.backend = backend
-        self.manifest = manifest
-        self.path = path
-        self.load_ms = load_ms
 
     @property
     def labels(self) -> list[str]:
         return self.manifest.labels
-
-    @property
-    def image_size(self) -> tuple[int, int]:
-        return self.manifest.image_size
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Probabilities (N, num_classes) for uint8 RGB images already at the model size, (N, H, W, 3)."""
