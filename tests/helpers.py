@@ -6,6 +6,17 @@ from pathlib import Path
 
 import numpy as np
 
+# Prepended to scripts run in a fresh interpreter where importing TensorFlow or Keras fails, as on a device.
+NO_TENSORFLOW = """import importlib.abc, json, sys
+
+class NoTensorFlow(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "keras", "tf_keras"):
+            raise ImportError(f"{name} is not installed on this device")
+
+sys.meta_path.insert(0, NoTensorFlow())
+"""
+
 
 def train_tiny_run(recipe: dict, root: Path) -> Path:
     """Train `recipe` (a dict) under `root` on the TensorFlow backend and return the run directory."""

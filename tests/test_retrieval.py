@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import CLASSES, IMAGE_SIZE, IMAGES_PER_CLASS
-from helpers import train_tiny_run
+from helpers import NO_TENSORFLOW, train_tiny_run
 
 from edgecnn.cli import main
 from edgecnn.errors import GalleryError
@@ -56,15 +56,7 @@ def test_embedding_export_parity(embed_bundles: dict[str, Path]) -> None:
 
 
 # Runs in a fresh interpreter where importing TensorFlow or Keras fails, as on a device without them.
-DEVICE_SCRIPT = textwrap.dedent("""
-    import importlib.abc, json, sys
-
-    class NoTensorFlow(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in ("tensorflow", "keras", "tf_keras"):
-                raise ImportError(f"{name} is not installed on this device")
-
-    sys.meta_path.insert(0, NoTensorFlow())
+DEVICE_SCRIPT = NO_TENSORFLOW + textwrap.dedent("""
     import numpy as np
     import edgecnn.runtime, edgecnn.retrieval, edgecnn.commands.index, edgecnn.commands.search
     from edgecnn.cli import main

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import CLASSES, IMAGE_SIZE
+from helpers import NO_TENSORFLOW  # noqa: E402
 
 from edgecnn.runtime import BundleError, ImageDecodeError, fit_image, load, read_image
 from edgecnn.runtime.preprocess import fit_batch, to_rgb
@@ -21,15 +22,7 @@ from edgecnn.runtime.quant import dequantize, quantize
 REPO = Path(__file__).resolve().parents[1]
 
 # Runs in a fresh interpreter where importing TensorFlow or Keras fails, as on a device without them.
-DEVICE_SCRIPT = textwrap.dedent("""
-    import importlib.abc, json, sys
-
-    class NoTensorFlow(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in ("tensorflow", "keras", "tf_keras"):
-                raise ImportError(f"{name} is not installed on this device")
-
-    sys.meta_path.insert(0, NoTensorFlow())
+DEVICE_SCRIPT = NO_TENSORFLOW + textwrap.dedent("""
     import edgecnn.bench.evaluate, edgecnn.bench.latency, edgecnn.report
     import edgecnn.cli, edgecnn.commands.bench, edgecnn.commands.eval, edgecnn.runtime
     imported = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras"))
