@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -57,18 +59,27 @@ def sizes(venv: Path) -> tuple[int, int, list[tuple[str, int]]]:
     return total, total - tooling, sorted(entries, key=lambda e: -e[1])[:8]
 
 
-def cold_starts(venv: Path, bundle: Path, repeats: int) -> dict[str, float]:
-    """Medians over `repeats` fresh processes: start → first result, and its import / load / first-inference parts."""
-    runs = []
+def cold_starts(venv: Path, bundle: Path, repeats: int) -> tuple[dict[str, float], list[float]]:
+    """Medians over `repeats` fresh processes: start → first result, its import / load / first-inference parts and
+    the process's CPU time; and the 1-minute load average seen before each run.
+
+    Wall time on a shared machine grows with the other processes' load; the child's CPU time (user + sys, whole
+    process) barely does, so the two together tell a slow runtime from a busy machine.
+    """
+    runs, loads = [], []
     for _ in range(repeats):
+        loads.append(os.getloadavg()[0])
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         process = subprocess.Popen([str(venv / "bin" / "python"), "-m", "edgecnn.bench.coldstart", str(bundle), "0"],
                                    stdout=subprocess.PIPE, text=True)
         line = process.stdout.readline()
         total = (time.perf_counter() - started) * 1000
         process.wait()
-        runs.append({"cold_start_ms": total, **json.loads(line)})
-    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000
+        runs.append({"cold_start_ms": total, "cpu_ms": cpu, **json.loads(line)})
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}, loads
 
 
 def live_peak_rss(venv: Path, bundle: Path, frames: int) -> float:
@@ -91,7 +102,7 @@ def main() -> None:
     args = parser.parse_args()
     pip_s = make_venv(args.venv)
     total, without_tooling, largest = sizes(args.venv)
-    cold = cold_starts(args.venv, args.bundle, args.repeats)
+    cold, loads = cold_starts(args.venv, args.bundle, args.repeats)
     rss_mib, live = live_peak_rss(args.venv, args.bundle, args.frames)
     python = subprocess.run([str(args.venv / "bin" / "python"), "-V"], capture_output=True, text=True).stdout.strip()
     body = "\n".join([
@@ -108,10 +119,14 @@ def main() -> None:
         f"| of which `import edgecnn.runtime` (+ numpy) | {cold['import_ms'] / 1000:.3f} s | |",
         f"| of which `load(bundle)` with SHA-256 verify | {cold['load_verify_ms'] / 1000:.3f} s | |",
         f"| of which first inference | {cold['first_inference_ms'] / 1000:.3f} s | |",
+        f"| CPU time (user + sys) of that process, p50 | {cold['cpu_ms'] / 1000:.3f} s | |",
         f"| peak RSS of `edgecnn live` (synthetic 640x480, {live['frames']['inferred']} frames inferred) | "
         f"{rss_mib:.0f} MiB | |",
         "",
         "Largest entries in site-packages: " + ", ".join(f"{name} {size / MB:.0f} MB" for name, size in largest) + ".",
+        "",
+        f"Load average (1 min) before the cold starts: {min(loads):.1f}–{max(loads):.1f} on {os.cpu_count()} cores; "
+        "a wall time well above the CPU time is time spent waiting for a core (or the disk).",
     ])
     print(body)
     write_section("footprint", body)

@@ -7,7 +7,6 @@ times it from process start to that line, which is what a device user waits for 
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,6 +17,8 @@ from edgecnn.errors import BundleError
 
 def cold_start(path: str | Path, threads: int | None = None, verify: bool = True) -> dict[str, float]:
     """Milliseconds from spawning a Python process to its first prediction, with the import and load it took."""
+    import subprocess  # here, not at the top: the timed child runs this module and must pay only what a user pays
+
     command = [sys.executable, "-m", "edgecnn.bench.coldstart", str(path), str(threads or 0)]
     if not verify:
         command.append("--no-verify")

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, get_args
 
-import cv2
 import numpy as np
 
 from edgecnn.errors import ImageDecodeError  # re-exported: edgecnn.runtime.preprocess.ImageDecodeError
@@ -21,6 +20,8 @@ IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 def read_image(path: str | Path) -> np.ndarray:
     """Decode an image file into uint8 RGB (H, W, 3); raise ImageDecodeError when it is not an image."""
+    import cv2  # imported on first use: predict() on images already at the model size never needs OpenCV
+
     path = Path(path)
     data = np.fromfile(path, dtype=np.uint8)  # np.fromfile + imdecode handles non-ASCII paths
     if data.size == 0:
@@ -33,6 +34,8 @@ def read_image(path: str | Path) -> np.ndarray:
 
 def to_rgb(image: np.ndarray, bgr: bool = False) -> np.ndarray:
     """Convert grey, grey+alpha, RGB(A) or BGR(A) uint8 (or 16-bit) pixels to 3-channel RGB."""
+    import cv2
+
     image = _checked_pixels(image)
     if image.dtype == np.uint16:  # 16-bit PNGs: keep the top byte
         image = (image >> 8).astype(np.uint8)
@@ -97,6 +100,8 @@ def fit_batch(images: np.ndarray, size: tuple[int, int], mode: ResizeMode = "str
 
 
 def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    import cv2
+
     if image.shape[:2] == (height, width):
         return image
     shrinking = height * width < image.shape[0] * image.shape[1]
