@@ -7,7 +7,9 @@ table and writes the `live` section of benchmarks/RESULTS.md.
 
 Usage: python benchmarks/live.py --bundle-a bundles/quickstart-tflite-int8 --bundle-b DIR [--seconds 20]
        [--soak-seconds 600] [--threads 1] [--no-write]
-The slow bundle: any bundle; `--build-b DIR` makes an untrained MobileNetV2 at 448 px, float32 (needs TensorFlow).
+The slow bundle: any bundle; `--build-b DIR` makes an untrained float32 bundle of `--b-model` (default
+ResNet50) at `--b-size` px (default 224: the resize a 224 px model costs; XNNPACK runs a 224 px MobileNet or
+EfficientNet-Lite well inside one 30 fps frame interval here, so only a heavier model is slower) (needs TensorFlow).
 """
 
 from __future__ import annotations
@@ -43,13 +45,12 @@ from edgecnn.export.backend import require_tensorflow_backend
 require_tensorflow_backend()
 from edgecnn.export.tflite import convert
 from edgecnn.models import create
-from edgecnn.runtime.bundle import Manifest, write_manifest
-out, size = Path(sys.argv[1]), int(sys.argv[2])
+from edgecnn.runtime.bundle import new_manifest, write_manifest
+out, size, model = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 out.mkdir(parents=True, exist_ok=True)
-(out / "model.tflite").write_bytes(convert(create("mobilenet_v2", num_classes=10, image_size=size), "float32"))
-write_manifest(out, Manifest(name=out.name, format="tflite", precision="float32", model_file="model.tflite",
-    labels=[str(i) for i in range(10)], input={"height": size, "width": size},
-    preprocessing={"resize": "stretch", "normalisation": "inside the model"}, source={"model": "mobilenet_v2"}))
+(out / "model.tflite").write_bytes(convert(create(model, num_classes=10, image_size=size), "float32"))
+write_manifest(out, new_manifest(out.name, "tflite", "float32", out / "model.tflite", [str(i) for i in range(10)],
+    (size, size), "stretch", "inside the model", source={"model": model}))
 """
 
 
@@ -264,7 +265,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle-a", type=Path, default=Path("bundles/quickstart-tflite-int8"))
     parser.add_argument("--bundle-b", type=Path, help="a bundle slower than 33 ms per frame")
-    parser.add_argument("--build-b", type=Path, help="build an untrained MobileNetV2 448 px float32 bundle here")
+    parser.add_argument("--build-b", type=Path, help="build an untrained float32 bundle of --b-model here")
+    parser.add_argument("--b-model", default="resnet50", help="zoo model for --build-b")
+    parser.add_argument("--b-size", type=int, default=224, help="input size for --build-b (default 224)")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each measured run (default 20)")
     parser.add_argument("--soak-seconds", type=float, default=600.0, help="soak run length; 0 skips it")
     parser.add_argument("--threads", type=int, default=1)
@@ -272,7 +275,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args()
     if args.build_b:
-        subprocess.run([sys.executable, "-c", BUILD_B, str(args.build_b), "448"], check=True)
+        subprocess.run([sys.executable, "-c", BUILD_B, str(args.build_b), str(args.b_size), args.b_model], check=True)
         args.bundle_b = args.bundle_b or args.build_b
     bundles = [("a: " + args.bundle_a.name, args.bundle_a, False)]
     if args.bundle_b:
