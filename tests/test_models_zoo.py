@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import functools
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
 
 from edgecnn import errors, models
+from edgecnn.models import small_input
 from edgecnn.models.efficientnet_lite import VARIANTS
 from edgecnn.models.heads import BACKBONE_NAME, DEFAULT_DROPOUT, WeightsError
 
@@ -65,6 +66,11 @@ COUNTS: dict[str, Count] = {
     "resnet50": Count(224, 1000, 25_636_712, 25_600_000, 0.002, source="Keras applications table: 25.6 M"),
     "tiny_cnn": Count(32, 10, 5_562, None, 0.0),
 }
+# Small-input variants (`<parent>_cifar`, edgecnn/models/small_input.py): the parent's weights, built at 32 px.
+COUNTS.update({
+    small_input.variant_name(parent): replace(COUNTS[parent], image_size=32, source=f"{parent}'s weights")
+    for parent in small_input.PARENTS
+})
 
 
 @functools.cache

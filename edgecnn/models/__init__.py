@@ -3,7 +3,14 @@
 Importing this package registers every family but imports no Keras; builders import it when called.
 """
 
-from edgecnn.models import classic, efficientnet, efficientnet_lite, mobilenet, tiny  # noqa: F401  (registration)
+from edgecnn.models import (  # noqa: F401  (registration)
+    classic,
+    efficientnet,
+    efficientnet_lite,
+    mobilenet,
+    small_input,
+    tiny,
+)
 from edgecnn.models.registry import ModelEntry, create, get, names, register_model
 
 __all__ = ["ModelEntry", "create", "get", "names", "register_model"]
