@@ -18,7 +18,12 @@ from edgecnn import atomic
 from edgecnn.config import Recipe, load_recipe
 from edgecnn.data import DataSplits, ImageSet
 from edgecnn.data.calibration import CalibrationSample
+from edgecnn.data.stream import MB, in_memory_sample
 from edgecnn.errors import RunDirError
+
+# A streamed split's check images are a sample of at most this share of data.cache_budget_mb: about what a set that
+# fits the budget stores for its validation split at the default val_fraction.
+CHECK_SAMPLE_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -99,13 +104,15 @@ class RunDir:
     def write_export_inputs(self, recipe: Recipe, data: DataSplits, calibration: CalibrationSample) -> None:
         """Record the split and store the calibration sample and check images, each file atomically."""
         check_split = "val" if len(data.val) else "test"
-        check = getattr(data, check_split)
+        budget = int(CHECK_SAMPLE_SHARE * recipe.data.cache_budget_mb * MB)
+        check = in_memory_sample(getattr(data, check_split), budget, recipe.train.seed)
         atomic.write_json(self.split, {
             "data": recipe.data_settings(),
             "source": data.source,
             "class_names": data.class_names,
             "sizes": {split: len(getattr(data, split)) for split in ("train", "val", "test")},
             "check_split": check_split,
+            "check_images": len(check),  # all of the split, or a class-stratified sample of a streamed one
         })
         with atomic.temporary_sibling(self.calibration) as tmp:
             calibration.save(tmp)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, ValidationError, create_model, field_vali
 from edgecnn.config.augment import AugmentConfig
 from edgecnn.config.base import Section as _Section
 from edgecnn.config.training import PhaseConfig, TrainConfig
+from edgecnn.data.stream import DEFAULT_CACHE_BUDGET_MB
 from edgecnn.errors import RecipeError
 from edgecnn.formats import FORMATS, check_target
 from edgecnn.runtime.preprocess import ResizeMode
@@ -30,6 +31,11 @@ class DataConfig(_Section):
     test_fraction: float = Field(0.1, ge=0.0, lt=1.0)
     class_names: list[str] | None = None
     max_per_class: int | None = Field(None, gt=0)
+    cache_budget_mb: float = Field(
+        DEFAULT_CACHE_BUDGET_MB, gt=0, description="training decodes an image folder into memory when its images "
+        "at image_size take at most this many MiB; a larger folder streams from disk in batches",
+    )
+    workers: int | None = Field(None, ge=1, description="threads decoding streamed images (null: one per CPU core)")
 
     @field_validator("source")
     @classmethod

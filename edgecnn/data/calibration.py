@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgecnn.data.dataset import ImageSet
+from edgecnn.data.stream import Part, read_part
 from edgecnn.errors import DataError
 
 # Train stores this many times the recipe's calibration count, so accuracy control's larger-calibration remedy and
@@ -70,13 +70,15 @@ def _ranked_indices(labels: np.ndarray, limit: int, seed: int) -> tuple[np.ndarr
     return indices[order], ranks[order]
 
 
-def calibration_sample(train: ImageSet, count: int, seed: int = 0) -> CalibrationSample:
-    """A sample that serves every calibration count up to `count` (see the module docstring)."""
+def calibration_sample(train: Part, count: int, seed: int = 0) -> CalibrationSample:
+    """A sample that serves every calibration count up to `count` (see the module docstring); from a streamed
+    split, only the sample is decoded (less any file that fails to)."""
     per_class = per_class_count(count, len(train.class_names))
     indices, ranks = _ranked_indices(train.labels, per_class, seed)
-    return CalibrationSample(train.images[indices], train.labels[indices], ranks, len(train.class_names), per_class)
+    images, kept = read_part(train, indices)
+    return CalibrationSample(images, train.labels[indices][kept], ranks[kept], len(train.class_names), per_class)
 
 
-def calibration_images(train: ImageSet, count: int, seed: int = 0) -> np.ndarray:
+def calibration_images(train: Part, count: int, seed: int = 0) -> np.ndarray:
     """About `count` training images, the same number from every class (fewer if a class is small)."""
     return calibration_sample(train, count, seed).take(count)

@@ -42,7 +42,10 @@ class ImageSet:
 
 @dataclass
 class DataSplits:
-    """Train / validation / test sets from one source, with every skipped file listed."""
+    """Train / validation / test sets from one source, with every skipped file listed.
+
+    The parts are ImageSets, or edgecnn.data.stream.FileSets when a folder too large for memory is streamed.
+    """
 
     train: ImageSet
     val: ImageSet
@@ -51,8 +54,12 @@ class DataSplits:
     skipped: list[Skipped] = field(default_factory=list)
     source: str = ""
 
+    @property
+    def streamed(self) -> bool:
+        return not isinstance(self.train, ImageSet)
+
     def summary(self) -> str:
         return (
             f"{self.source}: {len(self.class_names)} classes, train {len(self.train)}, val {len(self.val)}, "
-            f"test {len(self.test)}, skipped {len(self.skipped)}"
+            f"test {len(self.test)}, skipped {len(self.skipped)}" + (", streamed from disk" if self.streamed else "")
         )

@@ -11,8 +11,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from edgecnn.data.dataset import ImageSet, Skipped
-from edgecnn.errors import DataError, ImageDecodeError
-from edgecnn.runtime.preprocess import IMAGE_SUFFIXES, ResizeMode, fit_image, read_image
+from edgecnn.data.stream import FileSet, decode_file, default_workers
+from edgecnn.errors import DataError
+from edgecnn.runtime.preprocess import IMAGE_SUFFIXES, ResizeMode
 
 SPLIT_DIRS = ("train", "val", "test")
 
@@ -104,24 +105,27 @@ def _raise_walk_error(error: OSError) -> None:
     raise DataError(f"cannot read {error.filename}: {error.strerror}") from error
 
 
+def list_folder(
+    root: Path, class_names: list[str], size: tuple[int, int], resize: ResizeMode, workers: int | None = None
+) -> tuple[FileSet, list[Skipped]]:
+    """The images under root/<class>/ as a FileSet to stream, without decoding or opening them; files that are
+    not images by their suffix skipped and listed."""
+    files, skipped = list_images(root, class_names)
+    paths = np.asarray([str(path) for path, _ in files], dtype=object)
+    labels = np.asarray([label for _, label in files], np.int64)
+    return FileSet(paths, labels, class_names, size, resize, workers), skipped
+
+
 def load_folder(
-    root: Path, class_names: list[str], size: tuple[int, int], resize: ResizeMode, workers: int = 4
+    root: Path, class_names: list[str], size: tuple[int, int], resize: ResizeMode, workers: int | None = None
 ) -> tuple[ImageSet, list[Skipped]]:
     """Decode every image under root/<class>/ at the model size; skip and list what is not a readable image."""
     files, skipped = list_images(root, class_names)
-
-    def decode(item: tuple[Path, int]) -> np.ndarray | Skipped:
-        path, _ = item
-        try:
-            return fit_image(read_image(path), size, resize)
-        except (ImageDecodeError, OSError) as exc:
-            return Skipped(str(path), f"unreadable image: {str(exc).removeprefix(f'{path}: ')}")
-
     images: list[np.ndarray] = []
     labels: list[int] = []
     # OpenCV releases the GIL while decoding, so threads give real parallelism here.
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = pool.map(decode, files)
+    with ThreadPoolExecutor(max_workers=default_workers(workers)) as pool:
+        results = pool.map(lambda item: decode_file(item[0], size, resize), files)
         for (_, label), result in tqdm(
             zip(files, results), total=len(files), desc=f"reading {root.name}", unit="img", leave=False
         ):

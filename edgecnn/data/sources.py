@@ -10,13 +10,17 @@ import numpy as np
 
 from edgecnn.data.builtin import BUILTIN_SETS, load_builtin
 from edgecnn.data.dataset import ImageSet, Skipped
-from edgecnn.data.folder import SPLIT_DIRS, class_names_of, has_split_dirs, load_folder
+from edgecnn.data.folder import SPLIT_DIRS, class_names_of, has_split_dirs, list_folder, load_folder
 from edgecnn.data.idx import find_idx_pair, read_idx
+from edgecnn.data.stream import FileSet
 from edgecnn.errors import DataError
 from edgecnn.runtime.preprocess import ResizeMode, fit_batch
 
 Parts = dict[str, ImageSet]
 SourceLoader = Callable[[str, tuple[int, int], ResizeMode, "list[str] | None"], tuple[Parts, list[str], list[Skipped]]]
+# The same, listing files to stream (FileSet parts) instead of decoding them; takes the decoding thread count too.
+FileLister = Callable[[str, tuple[int, int], ResizeMode, "list[str] | None", "int | None"],
+                      tuple[dict[str, FileSet], list[str], list[Skipped]]]
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,7 @@ class Source:
     load: SourceLoader
     detects: Callable[[str], bool]
     looks_like: str  # what a path of this source is, for error messages
+    list_files: FileLister | None = None  # sources of image files can stream; the others are arrays already
 
 
 def _directory(path: str) -> Path:
@@ -37,14 +42,24 @@ def _directory(path: str) -> Path:
 
 
 def _from_folder(path: str, size: tuple[int, int], resize: ResizeMode, class_names: list[str] | None):
+    return _folder_parts(path, class_names, lambda root, names: load_folder(root, names, size, resize))
+
+
+def _files_in_folder(path: str, size: tuple[int, int], resize: ResizeMode, class_names: list[str] | None,
+                     workers: int | None = None):
+    return _folder_parts(path, class_names, lambda root, names: list_folder(root, names, size, resize, workers))
+
+
+def _folder_parts(path: str, class_names: list[str] | None, read: Callable[[Path, list[str]], tuple]):
+    """root/<class>/ or root/{train,val,test}/<class>/, each part read with `read(folder, class names)`."""
     root = _directory(path)
     top = root / "train" if has_split_dirs(root) else root
     names = list(class_names) if class_names else class_names_of(top)
-    parts: Parts = {}
+    parts: dict = {}
     skipped: list[Skipped] = []
     splits = [s for s in SPLIT_DIRS if (root / s).is_dir()] if top != root else ["train"]
     for split in splits:
-        found, skipped_here = load_folder(root / split if top != root else root, names, size, resize)
+        found, skipped_here = read(root / split if top != root else root, names)
         parts[split] = found
         skipped += skipped_here
     return parts, names, skipped
@@ -92,7 +107,8 @@ SOURCES: dict[str, Source] = {
     "builtin": Source(_from_builtin, lambda path: path in BUILTIN_SETS,
                       f"a built-in data set name ({', '.join(BUILTIN_SETS)})"),
     "idx": Source(_from_idx, _is_idx_dir, "a directory of MNIST-style IDX files"),
-    "folder": Source(_from_folder, lambda path: Path(path).is_dir(), "an image folder (<class>/<images>)"),
+    "folder": Source(_from_folder, lambda path: Path(path).is_dir(), "an image folder (<class>/<images>)",
+                     list_files=_files_in_folder),
 }
 
 

@@ -9,20 +9,21 @@ import keras
 import numpy as np
 
 from edgecnn.config import Recipe
-from edgecnn.data import DataSplits, ImageSet
+from edgecnn.data import DataSplits, FileSet, ImageSet
 from edgecnn.metrics import classification_report
 from edgecnn.run_dir import RunDir
 from edgecnn.train.batches import ImageBatches
 from edgecnn.train.optim import loss, optimizer
+from edgecnn.train.predict import predict_part
 from edgecnn.train.saving import save_model
 
 
-def top1(model: keras.Model, split: ImageSet) -> float | None:
-    """Top-1 of a Keras model on a split (None for an empty split)."""
+def top1(model: keras.Model, split: ImageSet | FileSet) -> float | None:
+    """Top-1 of a Keras model on a split, streamed when the split is (None for an empty split)."""
     if not len(split):
         return None
-    probs = model.predict(split.images.astype(np.float32), batch_size=256, verbose=0)
-    return classification_report(split.labels, probs, split.class_names).top1
+    probs, positions = predict_part(model, split)
+    return classification_report(split.labels[positions], probs, split.class_names).top1
 
 
 def quantisation_aware_fine_tune(

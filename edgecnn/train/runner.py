@@ -15,18 +15,19 @@ import numpy as np
 
 from edgecnn import atomic
 from edgecnn.config import AugmentConfig, Recipe
-from edgecnn.data import DataSplits, load_splits
+from edgecnn.data import DataSplits, FileSet, ImageSet, load_splits
 from edgecnn.data.calibration import LARGER_CALIBRATION_FACTOR, calibration_sample
+from edgecnn.data.stream import read_part
 from edgecnn.errors import RecipeError, RunExistsError
 from edgecnn.metrics import classification_report
 from edgecnn.models import create
 from edgecnn.quant.graph import leaf_layers
 from edgecnn.run_dir import RunDir
-from edgecnn.runtime.tta import tta_summary
 from edgecnn.train.batches import ImageBatches, training_batches
 from edgecnn.train.engines import check_distribute, distribution_scope, precision_policy
 from edgecnn.train.fit import compile_for_phase, fit_phases
 from edgecnn.train.phases import plan
+from edgecnn.train.predict import predict_part, tta_part
 from edgecnn.train.preview import write_preview
 from edgecnn.train.reports import (
     plot_confusion,
@@ -39,8 +40,9 @@ from edgecnn.train.saving import save_model
 
 
 def load_data(recipe: Recipe) -> DataSplits:
-    """The recipe's data splits (seeded with the training seed, so every stage sees the same split)."""
-    return load_splits(**recipe.data_settings())
+    """The recipe's data splits (seeded with the training seed, so every stage sees the same split); a folder
+    larger than data.cache_budget_mb streams."""
+    return load_splits(**recipe.data_settings(), stream=True)
 
 
 def train(
@@ -89,7 +91,7 @@ def train(
         model = float32_copy(recipe, model, len(data.class_names))
     save_model(model, run.model)
 
-    metrics, test_probs = _metrics(recipe, model, data, train_seconds)
+    metrics, test_probs, test_positions = _metrics(recipe, model, data, train_seconds)
     metrics.update(phases=phase_reports, precision=recipe.train.precision, distribute=recipe.train.distribute,
                    devices=devices)
     if recipe.qat.enabled:
@@ -101,13 +103,17 @@ def train(
     plot_history(run.history, run.plots / "training_curves.png", title=recipe.name)
     plot_confusion(metrics["test"]["confusion_matrix"], data.class_names, run.plots / "confusion_matrix.png")
     plot_per_class_accuracy(metrics["test"]["per_class"], run.plots / "per_class_accuracy.png", recipe.name)
-    plot_worst_misclassified(data.test.images, data.test.labels, test_probs, data.class_names,
-                             run.plots / "worst_misclassified.png")
+    test_labels = data.test.labels[test_positions]
+    worst = worst_misclassified(test_labels, test_probs, 24)
+    shown = np.sort(np.asarray([i for i, _, _ in worst], np.int64))  # only these images are read for the plot
+    plot_worst_misclassified(read_part(data.test, test_positions[shown])[0], test_labels[shown], test_probs[shown],
+                             data.class_names, run.plots / "worst_misclassified.png")
     metrics["test"]["worst_misclassified"] = [
-        {"index": i, "true": data.class_names[data.test.labels[i]], "predicted": data.class_names[p],
+        {"index": int(test_positions[i]), "true": data.class_names[test_labels[i]], "predicted": data.class_names[p],
          "probability": round(prob, 4)}
-        for i, p, prob in worst_misclassified(data.test.labels, test_probs, 24)
+        for i, p, prob in worst
     ]
+    metrics["skipped_files"] = _record_unreadable(run, data)
     atomic.write_json(run.metrics, metrics)
     print(f"test top-1 {metrics['test']['top1']:.2%} — run saved in {run.root}")
     return run
@@ -142,10 +148,27 @@ def _record_run(recipe: Recipe, run: RunDir, data: DataSplits) -> None:
     atomic.write_text(run.labels, "\n".join(data.class_names) + "\n")
 
 
+def _record_unreadable(run: RunDir, data: DataSplits) -> int:
+    """Add the files found unreadable while streaming to skipped.txt; the number of files skipped in all."""
+    found = {s.path: s for part in (data.train, data.val, data.test) if isinstance(part, FileSet)
+             for s in part.unreadable.entries()}
+    if found:
+        print(f"{len(found)} files failed to decode while streaming and were left out (added to {run.skipped})")
+        lines = [f"{s.path}\t{s.reason}" for s in [*data.skipped, *found.values()]]
+        atomic.write_text(run.skipped, "\n".join(lines) + "\n")
+    return len(data.skipped) + len(found)
+
+
+def _pixels(part: ImageSet | FileSet) -> np.ndarray | FileSet:
+    """What ImageBatches reads a part's images from: its array, or the files to stream."""
+    return part if isinstance(part, FileSet) else part.images
+
+
 def _batches(recipe: Recipe, data: DataSplits) -> tuple[ImageBatches, ImageBatches]:
     num_classes = len(data.class_names)
-    train_batches = training_batches(recipe, data.train.images, data.train.labels, num_classes)
-    val_batches = ImageBatches(data.val.images, data.val.labels, num_classes, recipe.train.batch_size, shuffle=False)
+    train_batches = training_batches(recipe, _pixels(data.train), data.train.labels, num_classes)
+    val_batches = ImageBatches(_pixels(data.val), data.val.labels, num_classes, recipe.train.batch_size,
+                               shuffle=False)
     return train_batches, val_batches
 
 
@@ -162,12 +185,16 @@ def float32_copy(recipe: Recipe, model: keras.Model, num_classes: int) -> keras.
     return copy
 
 
-def _metrics(recipe: Recipe, model: keras.Model, data: DataSplits, train_seconds: float) -> tuple[dict, np.ndarray]:
-    """The run's metrics.json content and the test split's probabilities."""
+def _metrics(
+    recipe: Recipe, model: keras.Model, data: DataSplits, train_seconds: float
+) -> tuple[dict, np.ndarray, np.ndarray]:
+    """The run's metrics.json content, the test split's probabilities and the test positions they are for (a
+    streamed test split loses the files that fail to decode)."""
     def predict(images: np.ndarray) -> np.ndarray:
         return model.predict(images.astype(np.float32), batch_size=256, verbose=0)
 
-    test_probs = predict(data.test.images)
+    test_probs, test_positions = predict_part(model, data.test)
+    test = data.test.subset(test_positions)
     report = {
         "model": recipe.model.name,
         "backend": keras.backend.backend(),
@@ -176,13 +203,12 @@ def _metrics(recipe: Recipe, model: keras.Model, data: DataSplits, train_seconds
         "params": int(model.count_params()),
         "data": {split: len(getattr(data, split)) for split in ("train", "val", "test")},
         "skipped_files": len(data.skipped),
-        "test": classification_report(data.test.labels, test_probs, data.class_names).to_dict(),
+        "streamed": data.streamed,
+        "test": classification_report(test.labels, test_probs, data.class_names).to_dict(),
     }
-    if recipe.train.tta and len(data.test):
-        report["test_tta"] = {
-            view: tta_summary(predict, data.test.images, data.test.labels, view) for view in recipe.train.tta
-        }
-    return report, test_probs
+    if recipe.train.tta and len(test):
+        report["test_tta"] = {view: tta_part(predict, test, view) for view in recipe.train.tta}
+    return report, test_probs, test_positions
 
 
 def _seed_everything(seed: int) -> None:
