@@ -63,6 +63,8 @@ class OpenVINOBackend:
         return int(self._compiled.output(0).get_partial_shape()[-1].get_length())
 
     def run(self, image: np.ndarray) -> np.ndarray:
+        if image.shape != self._input.shape:  # copyto would broadcast a (1, 1, 1, 3) image over the whole input
+            raise ValueError(f"expected an image batch of shape {self._input.shape}, got {image.shape}")
         # An exported IR takes float32 pixels 0..255 (normalisation is inside the graph): uint8 is only widened.
         np.copyto(self._input, image, casting="unsafe")
         self._request.infer()
