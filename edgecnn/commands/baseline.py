@@ -23,9 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-size", type=positive_int, default=28, help="images are resized to this (default 28)")
     parser.add_argument("--kernel", nargs="+", choices=list(KERNELS), default=["linear"],
                         help="SVM kernels to train (default linear)")
-    parser.add_argument("--c", type=float, default=None, help="SVM C (default: 1 linear, 10 rbf)")
+    parser.add_argument("--c", type=float, default=None, help="SVM C (default: 1 linear, 10 rbf and rbf_approx)")
     parser.add_argument("--max-train", type=positive_int, default=None,
-                        help="train on at most this many images (the RBF SVM's time grows with their square)")
+                        help="train on at most this many images (the exact RBF SVM's time grows with their square; "
+                        "rbf_approx grows linearly)")
     parser.add_argument("--cell", type=positive_int, default=4, help="HOG cell size in pixels (default 4)")
     parser.add_argument("--val-fraction", type=float, default=0.0, help="share cut out as validation (default 0)")
     parser.add_argument("--test-fraction", type=float, default=0.2,
