@@ -3,20 +3,23 @@ speed-up over float32 TFLite (both measured by deploy, at the profile's threads,
 
 Trains recipes/fashion_subset.yaml (the Fashion-MNIST subset shipped in the package) with each model, then runs
 `edgecnn deploy RUN --device x86-laptop --max-drop POINTS`. With --out, finished runs and bundles are reused.
+With --keep, the rows of models not given to --models stay as they are in RESULTS.md (one model can be re-run alone).
 Usage: python benchmarks/deploy_x86.py [--models mobilenet_v2 mobilenet_v3_small efficientnet_lite0] [--epochs 3]
+       [--keep]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results import write_section  # noqa: E402
+from results import RESULTS, write_section  # noqa: E402
 
 from edgecnn.cli import main as edgecnn  # noqa: E402
 from edgecnn.config import load_recipe  # noqa: E402
@@ -25,6 +28,32 @@ from edgecnn.train.runner import train  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEVICE = "x86-laptop"
+MODELS = ["mobilenet_v2", "mobilenet_v3_small", "efficientnet_lite0"]
+SECTION = "deploy_x86"
+
+
+def kept_rows(rerun: list[str]) -> tuple[list[str], list[str], str]:
+    """From the current section of RESULTS.md: the table rows (a model's row and its candidates row) of the models
+    not in `rerun`, the prose after the table, and when those rows were measured."""
+    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
+    match = re.search(rf"<!-- {SECTION}:start -->(.*?)<!-- {SECTION}:end -->", text, re.S)
+    if match is None:
+        return [], [], ""
+    section = match.group(1)
+    stamp = re.search(r"_Measured (.+?) on:", section)
+    rows, prose, keep, after_table = [], [], False, False
+    for line in section.strip().splitlines():
+        model = re.match(r"\| `(\w+)` \|", line)
+        if model:
+            keep = model.group(1) not in rerun
+        if line.startswith("|"):
+            if keep and (model or line.startswith("|  |")):
+                rows.append(line)
+        elif rows or after_table:
+            after_table = True
+            if line.strip() and not line.startswith("_Measured"):
+                prose.append(line)
+    return rows, prose, stamp.group(1) if stamp else "an earlier run"
 
 
 def trained_run(model: str, epochs: int, out: Path) -> tuple[Path, float]:
@@ -49,12 +78,14 @@ def deploy(run: Path, out: Path, max_drop: float, runs: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["mobilenet_v2", "mobilenet_v3_small", "efficientnet_lite0"])
+    parser.add_argument("--models", nargs="+", default=MODELS)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--max-drop", type=float, default=1.0)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--keep", action="store_true", help="keep the RESULTS.md rows of the models not re-run")
     args = parser.parse_args()
+    kept, prose, kept_stamp = kept_rows(args.models) if args.keep else ([], [], "")
     lines = [
         f"## Deploy on this machine: x86-laptop profile, Fashion-MNIST subset ({args.epochs} epochs, 32 px)",
         "",
@@ -68,12 +99,13 @@ def main() -> None:
         "eligible / candidates |",
         "|---|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
+    lines.extend(kept)
     header = len(lines)
     with tempfile.TemporaryDirectory(prefix="deploy-x86-") as tmp:
         out = args.out or Path(tmp)
         for model in args.models:
             if len(lines) > header:  # the section so far, so an interrupted run still leaves the finished models
-                write_section("deploy_x86", "\n".join(lines))
+                write_section(SECTION, "\n".join(lines))
             run, seconds = trained_run(model, args.epochs, out)
             print(f"{model}: trained in {seconds:.0f} s", flush=True)
             record = deploy(run, out, args.max_drop, args.runs)
@@ -95,9 +127,13 @@ def main() -> None:
                 f"{c['format']} {c['precision']} ({c['reason']})" for c in candidates
             )
             lines.append(f"|  | all candidates: {detail} | | | | | | | |")
+    if kept:
+        names = ", ".join(f"`{m}`" for m in MODELS if any(row.startswith(f"| `{m}` |") for row in kept))
+        lines += ["", f"Rows of {names} kept from the run of {kept_stamp}; `{'`, `'.join(args.models)}` re-run alone "
+                  "(`--keep`).", *([""] + prose if prose else [])]
     body = "\n".join(lines)
     print(body)
-    write_section("deploy_x86", body)
+    write_section(SECTION, body)
 
 
 if __name__ == "__main__":
