@@ -14,6 +14,7 @@ from edgecnn.config import AugmentConfig
 
 if TYPE_CHECKING:
     import keras
+    import numpy as np
 
 # Pixels are float32 0..255 (the model input); every colour layer is told so.
 VALUE_RANGE = (0, 255)
@@ -143,3 +144,24 @@ def build_augmentation(config: AugmentConfig, seed: int, image_size: int) -> ker
         if value:
             layers += _LAYERS[field](value, seed + i, image_size)
     return keras.layers.Pipeline(layers, name="augmentation") if layers else None
+
+
+def _traced(pipeline: keras.layers.Pipeline) -> Callable:
+    import tensorflow as tf
+
+    # reduce_retracing: the last, smaller batch of an epoch does not trace a second graph per shape.
+    return tf.function(lambda images: pipeline(images, training=True), reduce_retracing=True)
+
+
+# backend → how the pipeline is called on a batch; a backend not listed calls it eagerly.
+_CALLERS: dict[str, Callable[[keras.layers.Pipeline], Callable]] = {"tensorflow": _traced}
+
+
+def batch_augmenter(pipeline: keras.layers.Pipeline) -> Callable[[np.ndarray], np.ndarray]:
+    """`pipeline` in training mode as a float32 batch → NumPy function. On TensorFlow it runs as one traced graph:
+    dispatching each layer's ops eagerly costs more per batch than the augmentation itself (benchmarks/RESULTS.md,
+    train_throughput). The same seeded draws either way."""
+    import keras
+
+    call = _CALLERS.get(keras.backend.backend(), lambda p: lambda images: p(images, training=True))(pipeline)
+    return lambda images: keras.ops.convert_to_numpy(call(images))

@@ -10,7 +10,7 @@ import numpy as np
 
 from edgecnn.config import Recipe
 from edgecnn.data.stream import FileSet, Prefetcher
-from edgecnn.train.augment import build_augmentation
+from edgecnn.train.augment import batch_augmenter, build_augmentation
 from edgecnn.train.mixing import BatchMixer, build_mixer
 
 
@@ -39,6 +39,7 @@ class ImageBatches(keras.utils.PyDataset):
         self.one_hot = np.eye(num_classes, dtype=np.float32)[labels]
         self.batch_size = batch_size
         self.augmentation = augmentation
+        self._augment = batch_augmenter(augmentation) if augmentation is not None else None
         self.mixer = mixer
         self.epoch = 0  # set by mixing.TrackEpoch; mixing stops for the last epochs
         self.shuffle = shuffle
@@ -71,8 +72,8 @@ class ImageBatches(keras.utils.PyDataset):
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         images, batch = self._read(index, self._indices(index))
         pixels = images.astype(np.float32)
-        if self.augmentation is not None:
-            pixels = keras.ops.convert_to_numpy(self.augmentation(pixels, training=True))
+        if self._augment is not None:
+            pixels = self._augment(pixels)
             pixels = np.clip(pixels, 0.0, 255.0)
         labels = self.one_hot[batch]
         if self.mixer is not None:
