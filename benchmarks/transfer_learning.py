@@ -128,6 +128,9 @@ def main() -> int:
     write_folder(out / "data", base.data.class_names, args.per_class, args.val_per_class, args.test_per_class)
     size = recipes[0].data.image_size
     lines = [
+        f"## Transfer learning: EfficientNet-Lite0 with ImageNet weights vs from scratch, {args.per_class} images "
+        "per class",
+        "",
         f"EfficientNet-Lite0 at {size}×{size} px on Fashion-MNIST, {args.per_class} training images per class "
         f"({args.per_class * 10} in all; {args.val_per_class}/class validation), test: a fixed class-balanced "
         f"sample of {args.test_per_class * 10} images of the test file. {args.epochs} epochs per row, batch "
