@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -216,8 +217,9 @@ def report(cases: list[dict[str, Any]], soak_result: dict[str, Any] | None, seco
     lines = [
         "## Live: `edgecnn live` vs a naive `read(); classify()` loop (640x480 MJPG at 30 fps, paced)",
         "",
-        f"Each run {seconds:g} s, {threads} interpreter thread(s), no view; 1-minute load average {load} (the "
-        "machine was shared with other jobs, so inference times have a long tail). Latency = result time − capture "
+        f"Each run {seconds:g} s, {threads} interpreter thread(s), no view; 1-minute load average {load} on "
+        f"{os.cpu_count()} cores (a load above the cores means other jobs shared the machine: inference times then "
+        "have a long tail). Latency = result time − capture "
         "time (time.monotonic); staleness = age of a frame when inference takes it. The naive loop's frames count as "
         "captured when they came due on the source clock (a buffered source, like FFmpeg/RTSP), so its backlog "
         "is how far behind the camera it ended.",
