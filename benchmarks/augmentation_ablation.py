@@ -4,7 +4,8 @@ Rows: no augmentation / today's layers (flip, translate) / + padded crop, RandAu
 + MixUp and CutMix / the last row scored with test-time augmentation (five_crop) too. Each row trains the recipe
 (default recipes/fashion_mnist.yaml, Debian's 60,000 + 10,000 images) with `edgecnn.train`, exports int8 TFLite and
 scores both on the test split. Settings are meant to be chosen on the validation split (printed too).
-Not yet run on this machine: at 15 epochs a row takes most of an hour on 2 CPU cores.
+At 15 epochs on all 60,000 images a row takes most of an hour on 2 CPU cores; `--max-per-class` and `--epochs`
+make a smaller equal budget per row (RESULTS.md says which).
 Usage: python benchmarks/augmentation_ablation.py [--recipe R] [--epochs 15] [--max-per-class N] [--out DIR]
        [--rows 0 3] [--dry-run]   (--dry-run prints each row's resolved augment section and stops)
 """
@@ -41,7 +42,10 @@ def recipe_for(path: Path, row: int, epochs: int, max_per_class: int | None):
     from edgecnn.config import load_recipe
 
     label, augment, tta = ROWS[row]
-    overrides = {"name": f"ablation-{row}", "augment": augment, "train.epochs": epochs, "train.tta": tta}
+    # The TTA row scores the MixUp/CutMix row's own run with test-time views: the same training, no second run.
+    first = next(i for i, (_, a, _) in enumerate(ROWS) if a == augment)
+    overrides = {"name": f"ablation-{first}", "augment": augment, "train.epochs": epochs,
+                 "train.tta": sorted({view for _, a, views in ROWS if a == augment for view in views})}
     if max_per_class:
         overrides["data.max_per_class"] = max_per_class
     return load_recipe(path, overrides=overrides)
@@ -84,13 +88,17 @@ def main() -> int:
             print(f"{label}: augment={recipe.augment.model_dump(exclude_defaults=True)} tta={recipe.train.tta}")
         return 0
     out = args.out or Path(tempfile.mkdtemp(prefix="ablation-"))
-    lines = [f"Recipe `{args.recipe.name}`, {args.epochs} epochs per row.", "",
+    per_class = f"{args.max_per_class} images per class" if args.max_per_class else "all images"
+    lines = ["## Augmentation ablation on Fashion-MNIST (equal budget per row)", "",
+             f"`benchmarks/augmentation_ablation.py`: recipe `{args.recipe.name}` ({per_class}, `data.max_per_class` "
+             f"caps the test split too), {args.epochs} epochs per row, one seed; int8: full-integer TFLite through "
+             "edgecnn.runtime on the same test split; TTA: the MixUp/CutMix row's model scored with five_crop views.", "",
              "| row | float test top-1 | int8 TFLite test top-1 | TTA five_crop | train s |", "|---|---|---|---|---|"]
-    for index, ((label, _, _), recipe) in enumerate(zip(ROWS, recipes)):
+    for index, ((label, _, views), recipe) in enumerate(zip(ROWS, recipes)):
         if args.rows and index not in args.rows:
             continue
         row = run_row(recipe, out)
-        tta = f"{row['tta']:.2%}" if row["tta"] is not None else "—"
+        tta = f"{row['tta']:.2%}" if views and row["tta"] is not None else "—"
         lines.append(f"| {label} | {row['float']:.2%} | {row['int8']:.2%} | {tta} | {row['seconds']:.0f} |")
         print(lines[-1], flush=True)
     if not args.rows:
