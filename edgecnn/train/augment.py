@@ -153,6 +153,10 @@ def _traced(pipeline: keras.layers.Pipeline) -> Callable:
     return tf.function(lambda images: pipeline(images, training=True), reduce_retracing=True)
 
 
+def _eager(pipeline: keras.layers.Pipeline) -> Callable:
+    return lambda images: pipeline(images, training=True)
+
+
 # backend → how the pipeline is called on a batch; a backend not listed calls it eagerly.
 _CALLERS: dict[str, Callable[[keras.layers.Pipeline], Callable]] = {"tensorflow": _traced}
 
@@ -163,5 +167,5 @@ def batch_augmenter(pipeline: keras.layers.Pipeline) -> Callable[[np.ndarray], n
     train_throughput). The same seeded draws either way."""
     import keras
 
-    call = _CALLERS.get(keras.backend.backend(), lambda p: lambda images: p(images, training=True))(pipeline)
+    call = _CALLERS.get(keras.backend.backend(), _eager)(pipeline)
     return lambda images: keras.ops.convert_to_numpy(call(images))
