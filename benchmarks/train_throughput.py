@@ -4,7 +4,7 @@ Each Keras backend runs in its own process (KERAS_BACKEND set). In it, with augm
 horizontal flip + padded random crop), edgecnn's path and a bare fit alternate (edgecnn, bare, edgecnn, bare, ...)
 so the load of the shared machine falls on both alike; the table gives the median of the paired ratios.
 
-- edgecnn: `edgecnn.train.runner.train` on the recipe (its data loading, per-epoch validation, BackupAndRestore,
+- edgecnn: `edgecnn.train.runner.train` on the recipe (its data loading, per-epoch validation, resume checkpoint,
   CSV history, learning-rate logging; the test metrics and plots after `fit` are not timed).
 - bare: the same split's uint8 training arrays and one-hot labels, the same model (`runner.build_model`), optimizer
   and loss, `model.fit(x, y, batch_size, shuffle=True)` without validation or callbacks. Augmentation on: the same
@@ -199,7 +199,7 @@ def main() -> None:
         f"(`data.max_per_class` {args.per_class}, 10 % validation), batch {args.batch_size}, {args.epochs} epochs, "
         f"Adam with cosine decay; each backend in its own process; edgecnn and bare runs alternated, {args.repeats} "
         "pairs per row, the ratio is the median of the pairs. edgecnn: `runner.train` (per-epoch validation, "
-        "BackupAndRestore, CSV history, learning-rate logging). Bare: `model.fit` on the same uint8 arrays and "
+        "resume checkpoint, CSV history, learning-rate logging). Bare: `model.fit` on the same uint8 arrays and "
         "one-hot labels, same model, optimizer and loss, no validation, no callbacks; augmentation on: the same "
         "`keras.layers.Pipeline` mapped over a batched `tf.data` dataset (parallel map, prefetch) on TensorFlow, "
         "applied in a plain `PyDataset` on JAX and torch. Warm images/s: epochs 2..N, epoch-end to epoch-end "

@@ -1,8 +1,9 @@
 """Fit a model through the recipe's phases, resumable mid-phase, logging history.csv with phase and learning rate.
 
-Each phase is recompiled (new optimizer, its own schedule and warm-up) and fitted over its global epoch range with
-Keras' BackupAndRestore, so an interrupted run resumes inside the phase it stopped in; a finished phase leaves its
-weights in checkpoints/<phase>.done.npz, so a restart skips it.
+Each phase is recompiled (new optimizer, its own schedule and warm-up) and fitted over its global epoch range with a
+ResumeCheckpoint (checkpoints/ for a single phase, checkpoints/<phase>/ per phase), so an interrupted run resumes
+inside the phase it stopped in; a finished phase leaves its weights in checkpoints/<phase>.done.npz, so a restart
+skips it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from edgecnn.config import Recipe
 from edgecnn.run_dir import RunDir
 from edgecnn.train.batches import ImageBatches
+from edgecnn.train.checkpoint import ResumeCheckpoint, write
 from edgecnn.train.history import dedupe_history
 from edgecnn.train.mixing import TrackEpoch
 from edgecnn.train.optim import current_learning_rate, loss, optimizer
@@ -73,8 +75,8 @@ def fit_phases(
             initial_epoch=phase.first_epoch,
             epochs=phase.end_epoch,
             callbacks=[
-                # Keras' own resume mechanism: saves every epoch, restores on restart (epoch, weights, optimizer).
-                keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=single),
+                # First, so an epoch's state is saved before any later callback can stop the run.
+                ResumeCheckpoint(backup, delete_checkpoint=single),
                 TrackEpoch(train_batches),
                 LogLearningRate(),
                 keras.callbacks.CSVLogger(str(run.history), append=True),
@@ -97,12 +99,8 @@ def _done_file(run: RunDir, phase: Phase) -> Path:
 
 def _save_weights(model: keras.Model, path: Path) -> None:
     """Every model variable by its path (independent of which are trainable), written atomically."""
-    from edgecnn.atomic import temporary_sibling
-
     path.parent.mkdir(parents=True, exist_ok=True)
-    with temporary_sibling(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, **{v.path: keras.ops.convert_to_numpy(v) for v in model.weights})
+    write(path, {v.path: keras.ops.convert_to_numpy(v) for v in model.weights})
 
 
 def _load_weights(model: keras.Model, path: Path) -> None:
