@@ -239,3 +239,9 @@ def test_openvino_accuracy_control_reverts_layers_to_float(
     plain = export_run(dim_calibration_run, "openvino", "int8", tmp_path / "plain").manifest.checks
     assert 0 < result.manifest.checks["fake_quantize_nodes"] < plain["fake_quantize_nodes"]  # some reverted to float
     assert result.passed and control["kept"] == "nncf_accuracy_control"
+
+
+def test_noise_to_signal_stays_finite_for_float32_tensors_beyond_sqrt_of_its_range():
+    # QuantizationDebugger hands over float32 tensors; squaring an error of 1e20 overflows float32 to inf.
+    reference = [np.array([3e20, 1e20], np.float32)]
+    assert control.noise_to_signal(reference, [np.array([-3e20, 1e20], np.float32)]) == pytest.approx(np.sqrt(18))

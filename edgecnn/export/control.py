@@ -143,6 +143,6 @@ def noise_to_signal(reference: Iterable[np.ndarray], received: Iterable[np.ndarr
 
     Unlike a signal-to-noise ratio over the tensor's norm, a constant offset (logits around 1000) adds no signal.
     """
-    reference = np.concatenate([np.ravel(np.asarray(tensor, np.float32)) for tensor in reference])
-    received = np.concatenate([np.ravel(np.asarray(tensor, np.float32)) for tensor in received])
+    reference = np.concatenate([np.ravel(np.asarray(tensor, np.float64)) for tensor in reference])
+    received = np.concatenate([np.ravel(np.asarray(tensor, np.float64)) for tensor in received])
     return float(np.sqrt(np.mean((received - reference) ** 2)) / max(float(np.std(reference)), 1e-12))
