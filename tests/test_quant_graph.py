@@ -88,6 +88,28 @@ def test_producer_and_consumers_follow_the_edges():
     }
 
 
+def test_operations_and_consumers_include_keras_ops_calls():
+    """`x + 3.0` and `x * (1 / 6)` on symbolic tensors are graph operations that `model.layers` leaves out."""
+    image = keras.Input((4, 4, 3), name="image")
+    features = keras.layers.Conv2D(3, 1, name="conv")(image)
+    gate = keras.layers.ReLU(6.0, name="relu6")(features + 3.0) * (1.0 / 6.0)
+    model = keras.Model(image, keras.layers.Multiply(name="mul")([features, gate]))
+    add, multiply = graph.producers(model.get_layer("relu6"))[0], graph.producers(model.get_layer("mul"))[1]
+    assert (type(add), type(multiply)) == (graph.op_class("Add"), graph.op_class("Multiply")), _broken("ops nodes")
+    assert not graph.is_layer(add) and graph.is_layer(model.get_layer("conv"))
+    assert [operation.name for operation in graph.operations(model)] == [
+        "image", "conv", add.name, "relu6", multiply.name, "mul"]
+    after = {name: [operation.name for operation in found] for name, found in graph.consumers(model).items()}
+    assert after == {
+        "image": ["conv"], "conv": [add.name, "mul"], add.name: ["relu6"], "relu6": [multiply.name],
+        multiply.name: ["mul"], "mul": [],
+    }
+    assert graph.producers(add) == [model.get_layer("conv")]  # the constant 3.0 is no tensor of the graph
+    assert graph.get_operation(model, multiply.name) is multiply
+    with pytest.raises(ValueError, match="has no operation 'nothing'"):
+        graph.get_operation(model, "nothing")
+
+
 def test_flatten_inlines_nested_models_with_the_same_names_and_weights():
     keras.utils.set_random_seed(0)
     model = _nested_model()

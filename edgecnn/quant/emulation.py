@@ -10,13 +10,16 @@
    converter (symmetric int8, narrow range, per output channel: TF 2.21 quantises FULLY_CONNECTED per channel too,
    and DEPTHWISE_CONV_2D per channel c·M + m of its (1, kh, kw, C·M) kernel) and inserts an `ActivationQuantizer`
    at every quantisation point of `rules` (Rescaling with an offset before a 'same' conv: `QATRescaling`
-   quantises its MUL). Input pixels are not fake-quantised: uint8 pixels are exact on the input's grid when the
-   calibration images span 0..255.
+   quantises its MUL; hard-swish, which the int8 export lowers to MUL, ADD and MUL: `QATHardSwish`). The points
+   include the `keras.ops` calls a graph records as operations (MobileNetV3's hard-sigmoid `relu6(x + 3) / 6`);
+   `rules.SUPPORTED_OPS` lists those emulated, and any other is refused. Input pixels are not fake-quantised:
+   uint8 pixels are exact on the input's grid when the calibration images span 0..255.
 3. `calibrate` sets each range to the min/max of the float model (fine-tuned weights, nothing fake-quantised) over
    the calibration images, widened to include 0: what the converter's calibrator measures, with the converter's
-   range-joining rules (`ActivationQuantizer.joins`; Rescaling's MUL likewise). With them every quantiser of
-   MobileNetV2 has the converter's scale and zero point. Ranges are constant while the model trains (stateless,
-   jit-friendly); a training loop recalibrates between epochs (`edgecnn.train.qat.RecalibrateRanges`).
+   range-joining rules (`ActivationQuantizer.joins`; Rescaling's MUL and hard-swish's x / 6 likewise). With them
+   every quantiser of MobileNetV2 and MobileNetV3-Small has the converter's scale and zero point. Ranges are
+   constant while the model trains (stateless, jit-friendly); a training loop recalibrates between epochs
+   (`edgecnn.train.qat.RecalibrateRanges`).
 4. `strip_qat` removes the quantisers (same layers, same names, fine-tuned weights): converting that with the
    full-int8 PTQ path on the same calibration images gives the op set of PTQ by construction, and the converter
    re-derives the ranges the QAT model trained against. The graph is not exported with FakeQuant ops (the
@@ -31,16 +34,20 @@ import keras
 import numpy as np
 from keras import ops
 
-from edgecnn.quant.graph import consumers, flatten, producer
-from edgecnn.quant.layers import PLAIN_LAYERS, QAT_LAYERS, ActivationQuantizer, QATRescaling
+from edgecnn.quant.graph import consumers, flatten, get_operation, producer
+from edgecnn.quant.layers import PLAIN_LAYERS, QAT_LAYERS, ActivationQuantizer, QATHardSwish, QATRescaling
 from edgecnn.quant.rules import (
     CONVOLUTIONS,
+    HARD_SWISH,
     SOFTMAX_RANGE,
+    SUPPORTED_OPS,
     UNSUPPORTED,
+    activation_name,
     fold_batchnorm,
     folded_rescalings,
     int8_range,
     quantisation_points,
+    unsupported_ops,
 )
 
 
@@ -94,6 +101,12 @@ def prepare_qat(model: keras.Model, calibration_images: np.ndarray | None = None
             f"QAT supports Conv2D, DepthwiseConv2D and Dense weights; {model.name} has unsupported layers "
             f"{unsupported}"
         )
+    if unsupported := unsupported_ops(graph):
+        supported = ", ".join(op.__name__ for op in SUPPORTED_OPS)
+        raise ValueError(
+            f"QAT supports the keras.ops operations {supported} in a functional graph; {model.name} has keras.ops "
+            f"operations {', '.join(unsupported)}"
+        )
     folded = folded_rescalings(graph)
     quantised = {name: joins for name, joins in quantisation_points(graph).items() if name not in folded}
 
@@ -117,30 +130,46 @@ def calibrate(qat_model: keras.Model, calibration_images: np.ndarray, batch_size
     fine-tuned weights, nothing fake-quantised) over `calibration_images`, widened to include 0."""
     quantizers = [
         layer for layer in qat_model.layers
-        if isinstance(layer, QATRescaling) or (isinstance(layer, ActivationQuantizer) and layer.fixed_range is None)
+        if isinstance(layer, (QATRescaling, QATHardSwish))
+        or (isinstance(layer, ActivationQuantizer) and layer.fixed_range is None)
     ]
     float_model = strip_qat(qat_model)
-    sources = [layer.name if isinstance(layer, QATRescaling) else producer(layer).name for layer in quantizers]
-    probe = keras.Model(float_model.input, [float_model.get_layer(name).output for name in sources])
-    low, high = np.zeros(len(quantizers)), np.zeros(len(quantizers))
+
+    def source(layer: keras.layers.Layer):
+        """The float tensor the layer's ranges are measured on: Rescaling's own output, hard-swish's input."""
+        if isinstance(layer, QATRescaling):
+            return get_operation(float_model, layer.name).output
+        if isinstance(layer, QATHardSwish):
+            return producer(get_operation(float_model, layer.name)).output
+        return get_operation(float_model, producer(layer).name).output
+
+    def observed(layer: keras.layers.Layer, output: np.ndarray) -> dict[str, list[np.ndarray]]:
+        """Range prefix → the float tensors its range covers."""
+        if isinstance(layer, QATRescaling):  # the MUL's range: the union of its own and the ADD's
+            return {"range": [output, output - np.asarray(layer.offset)]}
+        if isinstance(layer, QATHardSwish):  # x / 6 and relu6(x + 3), from the hard-swish's input x
+            return {"range": [output / 6.0], "gate_range": [np.clip(output + 3.0, 0.0, 6.0)]}
+        return {"range": [output]}
+
+    probe = keras.Model(float_model.input, [source(layer) for layer in quantizers])
+    ranges: dict[tuple[str, str], list[float]] = {}
     for start in range(0, len(calibration_images), batch_size):
         batch = calibration_images[start:start + batch_size].astype(np.float32)
-        for index, output in enumerate(keras.tree.flatten(probe(batch, training=False))):
-            output = ops.convert_to_numpy(output)
-            observed = [output]
-            if isinstance(quantizers[index], QATRescaling):  # the MUL's range: the union of its own and the ADD's
-                observed.append(output - np.asarray(quantizers[index].offset))
-            low[index] = min(low[index], *(values.min() for values in observed))
-            high[index] = max(high[index], *(values.max() for values in observed))
-    ranges = {layer.name: (lo, hi) for layer, lo, hi in zip(quantizers, low, high)}
-    for layer in quantizers:
-        lo, hi = ranges[layer.name]
+        for layer, output in zip(quantizers, keras.tree.flatten(probe(batch, training=False))):
+            for prefix, tensors in observed(layer, ops.convert_to_numpy(output)).items():
+                bounds = ranges.setdefault((layer.name, prefix), [0.0, 0.0])
+                bounds[0] = min(bounds[0], *(values.min() for values in tensors))
+                bounds[1] = max(bounds[1], *(values.max() for values in tensors))
+    for (name, prefix), (lo, hi) in ranges.items():
+        layer = qat_model.get_layer(name)
         joined = getattr(layer, "joins", None)
-        if joined:
-            lo, hi = min(lo, ranges[joined][0]), max(hi, ranges[joined][1])
+        if isinstance(layer, QATHardSwish) and prefix == "range":
+            joined = f"{name}_quant"  # x / 6 joins the product's range (see the class)
+        if joined and (joined, "range") in ranges:
+            lo, hi = min(lo, ranges[joined, "range"][0]), max(hi, ranges[joined, "range"][1])
         lo, hi = int8_range(lo, hi)
-        layer.range_min.assign(lo)
-        layer.range_max.assign(hi)
+        getattr(layer, f"{prefix}_min").assign(lo)
+        getattr(layer, f"{prefix}_max").assign(hi)
 
 
 def strip_qat(qat_model: keras.Model) -> keras.Model:
@@ -156,6 +185,10 @@ def qat_class(layer: keras.layers.Layer) -> type:
     """The fake-quantised class standing in for `layer` in the QAT model (its own class if none)."""
     if type(layer) is keras.layers.Rescaling and not np.any(layer.get_config()["offset"]):
         return keras.layers.Rescaling  # folded into the next conv by the converter: no MUL/ADD tensor to emulate
+    if type(layer) is keras.layers.Activation and activation_name(layer) not in HARD_SWISH:
+        return keras.layers.Activation  # its int8 op's output is the quantiser after it: nothing inside to emulate
+    # A hard-swish fused into a conv (`activation="hard_swish"`, which keras.applications does not use) stays as it
+    # is: only its output is quantised, an approximation of the MUL, ADD and MUL the export lowers it to.
     return QAT_LAYERS.get(type(layer), type(layer))
 
 

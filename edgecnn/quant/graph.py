@@ -3,7 +3,8 @@
 Keras 3 has no public API for "who feeds this layer" or "every call in topological order". It keeps both in
 private attributes, read here and nowhere else:
 
-* `Layer._inbound_nodes` — the nodes (calls) of a layer, each with its `input_tensors` and `output_tensors`;
+* `Operation._inbound_nodes` — the nodes (calls) of a layer or of a `keras.ops` operation, each with its
+  `input_tensors` and `output_tensors`;
 * `KerasTensor._keras_history` — (operation, node index, tensor index) that produced a symbolic tensor;
 * `Functional._nodes_by_depth` — depth → nodes, depth 0 at the outputs;
 * `Sequential._functional` — the functional graph a built Sequential keeps;
@@ -24,7 +25,7 @@ from keras.src.ops import numpy as _numpy_ops
 
 KERAS_TESTED = ">=3.8,<4"
 PRIVATE_ATTRIBUTES = {  # owner → the private attributes this module reads from it
-    "Layer": ("_inbound_nodes",),
+    "Layer": ("_inbound_nodes",),  # and every keras.ops Operation: Layer inherits it from Operation
     "KerasTensor": ("_keras_history",),
     "Functional": ("_nodes_by_depth",),
     "Sequential": ("_functional",),
@@ -57,19 +58,46 @@ def leaf_layers(model: keras.Model) -> Iterator[keras.layers.Layer]:
     yield from walk(model)
 
 
-def producer(layer: keras.layers.Layer) -> Any:
+def producer(layer: Any) -> Any:
     """The operation whose output is the single input of `layer`'s first call."""
-    (tensor,) = keras.tree.flatten(layer._inbound_nodes[0].input_tensors)
-    return tensor._keras_history.operation
+    (operation,) = producers(layer)
+    return operation
 
 
-def consumers(model: keras.Model) -> dict[str, list[keras.layers.Layer]]:
-    """Layer name → the layers of the flat functional `model` that take its output as an input."""
-    found: dict[str, list[keras.layers.Layer]] = {layer.name: [] for layer in model.layers}
-    for layer in model.layers:
-        for node in layer._inbound_nodes:
-            for tensor in keras.tree.flatten(node.input_tensors):
-                found[tensor._keras_history.operation.name].append(layer)
+def producers(operation: Any) -> list[Any]:
+    """The operations whose outputs are the tensor inputs of `operation`'s first call, in argument order (the
+    constant of `x + 3.0` is no tensor: that Add has one producer)."""
+    tensors = keras.tree.flatten(operation._inbound_nodes[0].input_tensors)
+    return [tensor._keras_history.operation for tensor in tensors]
+
+
+def operations(model: keras.Model) -> list[Any]:
+    """Every operation of the flat functional `model` in topological order: its layers, and the operations its graph
+    records for `keras.ops` calls on symbolic tensors (`x + 3.0` is an Add), which `model.layers` leaves out."""
+    return [operation for _, operation, _ in call_graph(model)]
+
+
+def is_layer(operation: Any) -> bool:
+    """True for a layer, False for an operation recorded for a `keras.ops` call."""
+    return isinstance(operation, keras.layers.Layer)
+
+
+def get_operation(model: keras.Model, name: str) -> Any:
+    """The operation (layer or `keras.ops` call) of the flat functional `model` named `name`."""
+    for operation in operations(model):
+        if operation.name == name:
+            return operation
+    raise ValueError(f"{model.name!r} has no operation {name!r}")
+
+
+def consumers(model: keras.Model) -> dict[str, list[Any]]:
+    """Operation name → the operations of the flat functional `model` that take its output as an input (layers and
+    `keras.ops` calls alike, see `operations`)."""
+    found: dict[str, list[Any]] = {}
+    for _, operation, node in call_graph(model):
+        found.setdefault(operation.name, [])
+        for tensor in keras.tree.flatten(node.input_tensors):
+            found[tensor._keras_history.operation.name].append(operation)
     return found
 
 

@@ -20,7 +20,8 @@ class ActivationQuantizer(keras.layers.Layer):
     """Fake-quantises activations to 8 bits over a calibrated [min, max] range (straight-through gradients).
 
     `joins` names the quantiser of the ADD that is this tensor's only consumer: the converter gives such a tensor
-    the union of its own range and the ADD's (TF 2.21, measured; not when a ReLU is fused into the ADD).
+    the union of its own range and the ADD's (TF 2.21, measured; not when a ReLU is fused into the ADD). It does the
+    same for a constant multiple whose only consumer is a MUL (see `rules.quantisation_points`).
     """
 
     def __init__(self, fixed_range: tuple[float, float] | None = None, joins: str | None = None, **kwargs):
@@ -33,6 +34,12 @@ class ActivationQuantizer(keras.layers.Layer):
 
     def call(self, inputs):
         return fake_quant(self, inputs)
+
+    def compute_output_shape(self, input_shape):
+        # Declared rather than inferred by tracing `call`: Keras marks the symbolic output of `x * (1 / 6)` sparse
+        # (a Python scalar has no `sparse` attribute, which Multiply reads as True), and a sparse placeholder
+        # cannot be traced through FakeQuantWithMinMaxVars. The real tensor is dense, and so is this output.
+        return input_shape
 
     def get_config(self) -> dict:
         return {**super().get_config(), "fixed_range": self.fixed_range, "joins": self.joins}
@@ -56,16 +63,48 @@ class QATRescaling(keras.layers.Rescaling):
         return fake_quant(self, scaled) + ops.cast(self.offset, self.compute_dtype)
 
 
-def add_range(layer: keras.layers.Layer, low: float, high: float) -> None:
-    """Give `layer` the non-trainable [range_min, range_max] of an 8-bit activation quantiser."""
-    for name, value in (("range_min", low), ("range_max", high)):
+@keras.saving.register_keras_serializable(package="edgecnn")
+class QATHardSwish(keras.layers.Layer):
+    """Hard-swish as edgecnn's int8 export lowers it (`edgecnn.export.lowering`): (x / 6) · relu6(x + 3), that is a
+    MUL and an ADD with a fused RELU6, each requantised, and their MUL, requantised by the `ActivationQuantizer`
+    after this layer.
+
+    `range_*` is the grid of x / 6, `gate_range_*` that of relu6(x + 3). The converter gives x / 6 the union of its
+    own range and the product's, as it does for a tensor feeding an ADD (TF 2.21, measured: on MobileNetV3-Small
+    the product's range alone whenever x / 6 lies inside it, the union where x / 6 reaches below the product's
+    minimum of −3/8); `calibrate` does the same.
+    """
+
+    def __init__(self, activation: str = "hard_silu", **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activation  # the Activation config it stands for (`strip_qat` rebuilds that layer from it)
+
+    def build(self, input_shape) -> None:
+        add_range(self, 0.0, 0.0)
+        add_range(self, 0.0, 0.0, prefix="gate_range")
+
+    def call(self, inputs):
+        scaled = fake_quant(self, inputs * (1.0 / 6.0))
+        return scaled * fake_quant(self, ops.relu6(inputs + 3.0), prefix="gate_range")
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "activation": self.activation}
+
+
+def add_range(layer: keras.layers.Layer, low: float, high: float, prefix: str = "range") -> None:
+    """Give `layer` the non-trainable [<prefix>_min, <prefix>_max] of an 8-bit activation quantiser."""
+    for name, value in ((f"{prefix}_min", low), (f"{prefix}_max", high)):
         setattr(layer, name, layer.add_weight(name=name, shape=(), initializer=keras.initializers.Constant(value),
                                               trainable=False))
 
 
-def fake_quant(layer: keras.layers.Layer, tensor):
-    """`tensor` rounded to the 8-bit grid of `layer`'s [range_min, range_max]."""
-    return keras.quantizers.fake_quant_with_min_max_vars(tensor, layer.range_min, layer.range_max, num_bits=8)
+def fake_quant(layer: keras.layers.Layer, tensor, prefix: str = "range"):
+    """`tensor` rounded to the 8-bit grid of `layer`'s [<prefix>_min, <prefix>_max]."""
+    low, high = getattr(layer, f"{prefix}_min"), getattr(layer, f"{prefix}_max")
+    return keras.quantizers.fake_quant_with_min_max_vars(tensor, low, high, num_bits=8)
 
 
 def fake_quant_weights(kernel):
@@ -120,5 +159,6 @@ class QATDepthwiseConv2D(keras.layers.DepthwiseConv2D):
 QAT_LAYERS: dict[type, type] = {
     keras.layers.Conv2D: QATConv2D, keras.layers.DepthwiseConv2D: QATDepthwiseConv2D, keras.layers.Dense: QATDense,
     keras.layers.Rescaling: QATRescaling,  # only with an offset: see `emulation.qat_class`
+    keras.layers.Activation: QATHardSwish,  # only hard-swish: see `emulation.qat_class`
 }
 PLAIN_LAYERS: dict[type, type] = {qat: plain for plain, qat in QAT_LAYERS.items()}

@@ -4,11 +4,14 @@ Found by comparing the converter's output tensor by tensor; the QAT model (`emul
 that the graph it fake-quantises is the graph that is deployed:
 
 * a BatchNormalization after a conv or depthwise conv is folded into it (`fold_batchnorm`);
-* a quantised int8 tensor follows every op (ADD and MEAN requantise too), except an op whose only consumer is a
-  ReLU/ReLU6 fused into it (conv, depthwise, FC, ADD) and the scale-preserving ops (max-pooling, reshape,
-  zero-padding: PAD keeps its input's scale, or is folded into the convolution after it) — `quantisation_points`;
+* a quantised int8 tensor follows every op (ADD, MUL and MEAN requantise too), except an op whose only consumer is a
+  ReLU/ReLU6 fused into it (conv, depthwise, FC, ADD), a conv or FC whose only consumer adds a constant to it (the
+  constant is folded into its bias) and the scale-preserving ops (max-pooling, reshape, zero-padding: PAD keeps its
+  input's scale, or is folded into the convolution after it) — `quantisation_points`. The ops include the
+  `keras.ops` calls a functional graph records (`x + 3.0`, `x * (1 / 6)`: ADD and MUL), `SUPPORTED_OPS`;
 * a tensor whose only consumer is an ADD without a fused ReLU gets the union of its own range and the ADD's,
-  except on a 1×1 feature map, where the converter squeezes it (RESHAPE) before the ADD;
+  except on a 1×1 feature map, where the converter squeezes it (RESHAPE) before the ADD; a constant multiple
+  (`x * c`) whose only consumer is a MUL by a tensor of the same shape likewise joins that MUL's range;
 * a Rescaling without offset is folded into the conv after it (the quantiser after it has the uint8 input's
   grid); with an offset it stays a MUL and an ADD, both requantised, before a 'same'-padded conv, and any
   Rescaling is folded whole, with no quantiser, into a 'valid'-padded conv after it (`folded_rescalings`);
@@ -21,7 +24,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from edgecnn.quant.graph import consumers
+from edgecnn.quant.graph import consumers, is_layer, op_class, operations, producers
 
 # Ops whose int8 output reuses the input's quantisation parameters, so no quantiser follows them.
 SCALE_PRESERVING = (
@@ -30,7 +33,17 @@ SCALE_PRESERVING = (
 )
 CONVOLUTIONS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)  # what a following BatchNormalization folds into
 FUSABLE_ACTIVATIONS = {"relu", "relu6"}
-FUSED_ACTIVATION_OPS = (*CONVOLUTIONS, keras.layers.Dense, keras.layers.Add)  # TFLite fuses a ReLU/ReLU6 into them
+HARD_SWISH = {"hard_silu", "hard_swish"}  # Activation names Keras gives hard-swish (hard_swish is an alias)
+# `keras.ops` calls a functional graph records as operations (not layers) that QAT emulates; any other is refused.
+# keras.applications' MobileNetV3 builds hard-sigmoid as `ReLU(6)(x + 3.0) * (1 / 6)`: an Add, a ReLU layer, a
+# Multiply, then the squeeze-excite Multiply layer — measured against the converter, emulated exactly. Subtract and
+# the ReLU operations are not in the zoo and were not measured: they get the rules of their layer counterparts (a
+# quantiser after a Subtract, a ReLU operation fused like the ReLU layer), an approximation where the converter
+# would fold a subtracted constant into a conv's bias as it does an added one.
+ADD_OP, MULTIPLY_OP = op_class("Add"), op_class("Multiply")
+RELU_OPS = {op_class("Relu"): "relu", op_class("Relu6"): "relu6"}
+SUPPORTED_OPS = (ADD_OP, op_class("Subtract"), MULTIPLY_OP, *RELU_OPS)
+FUSED_ACTIVATION_OPS = (*CONVOLUTIONS, keras.layers.Dense, keras.layers.Add, ADD_OP)  # TFLite fuses a ReLU into them
 SOFTMAX_RANGE = (0.0, 255.0 / 256.0)  # TFLite's fixed int8 softmax output: scale 1/256, zero point -128
 # Weighted layers QAT would leave in float while the converter quantises them: refuse rather than mis-emulate.
 UNSUPPORTED = (
@@ -47,7 +60,25 @@ def activation_name(layer: keras.layers.Layer) -> str | None:
         return {None: "relu", 6.0: "relu6"}.get(config.get("max_value")) if plain else None
     if isinstance(layer, keras.layers.Activation):
         return layer.get_config()["activation"]
-    return None
+    return RELU_OPS.get(type(layer))
+
+
+def unsupported_ops(graph: keras.Model) -> list[str]:
+    """'name (Class)' of every `keras.ops` operation of `graph` that QAT does not emulate (see `SUPPORTED_OPS`)."""
+    return [
+        f"{operation.name} ({type(operation).__name__})" for operation in operations(graph)
+        if not is_layer(operation) and not isinstance(operation, SUPPORTED_OPS)
+    ]
+
+
+def multiplies_constant(operation) -> bool:
+    """A Multiply operation with one tensor operand: `x * (1 / 6)`."""
+    return isinstance(operation, MULTIPLY_OP) and len(producers(operation)) == 1
+
+
+def adds_constant(operation) -> bool:
+    """An Add operation with one tensor operand: `x + 3.0` (the constant is no tensor of the graph)."""
+    return isinstance(operation, ADD_OP) and len(producers(operation)) == 1
 
 
 def folded_rescalings(graph: keras.Model) -> set[str]:
@@ -61,7 +92,7 @@ def folded_rescalings(graph: keras.Model) -> set[str]:
 
 
 def quantisation_points(graph: keras.Model) -> dict[str, str | None]:
-    """Layers whose output TFLite stores as its own int8 tensor → the ADD whose range that tensor joins, if any."""
+    """Operations whose output TFLite stores as its own int8 tensor → the ADD or MUL whose range it joins, if any."""
     after_layer = consumers(graph)
 
     def fused(layer: keras.layers.Layer) -> bool:
@@ -69,18 +100,40 @@ def quantisation_points(graph: keras.Model) -> dict[str, str | None]:
         return (isinstance(layer, FUSED_ACTIVATION_OPS) and len(after) == 1
                 and activation_name(after[0]) in FUSABLE_ACTIVATIONS)
 
-    points = [layer for layer in graph.layers if not isinstance(layer, SCALE_PRESERVING) and not fused(layer)]
-
-    def joined_add(layer: keras.layers.Layer) -> str | None:
+    def bias_folded(layer: keras.layers.Layer) -> bool:
+        # A constant added to a conv's or FC's output is folded into its bias (TF 2.21, measured on MobileNetV3's
+        # hard-sigmoid `conv + 3.0`): the sum is the op's output, which is quantised (or not, if a ReLU is fused
+        # into the Add) in its place.
         after = after_layer[layer.name]
-        joins = (
-            len(after) == 1 and isinstance(after[0], keras.layers.Add) and not fused(after[0])
-            # On a 1×1 feature map the converter squeezes the tensor (RESHAPE) before the ADD: it keeps its range.
-            and len(after[0].output.shape) == 4 and tuple(after[0].output.shape[1:3]) != (1, 1)
-        )
-        return after[0].name if joins else None
+        return isinstance(layer, (*CONVOLUTIONS, keras.layers.Dense)) and len(after) == 1 and adds_constant(after[0])
 
-    return {layer.name: joined_add(layer) for layer in points}
+    # Every layer and every keras.ops operation: a Multiply operation (`x * (1 / 6)`) is a MUL with a requantised
+    # output (measured), like the Multiply layer.
+    points = [
+        layer for layer in operations(graph)
+        if not isinstance(layer, SCALE_PRESERVING) and not fused(layer) and not bias_folded(layer)
+    ]
+
+    def joined(layer: keras.layers.Layer) -> str | None:
+        after = after_layer[layer.name]
+        if len(after) != 1:
+            return None
+        (consumer,) = after
+        joins_add = (
+            isinstance(consumer, (keras.layers.Add, ADD_OP)) and not adds_constant(consumer) and not fused(consumer)
+            # On a 1×1 feature map the converter squeezes the tensor (RESHAPE) before the ADD: it keeps its range.
+            and len(consumer.output.shape) == 4 and tuple(consumer.output.shape[1:3]) != (1, 1)
+        )
+        # A constant multiple whose only consumer multiplies it by a tensor of its own shape joins that MUL's range
+        # too (TF 2.21, measured: MobileNetV3's hard-sigmoid `relu6(x + 3) * (1 / 6)` times 1×1 squeeze-excite
+        # features; inside `QATHardSwish`, the lowered hard-swish's x / 6); times a broadcast gate it keeps its own.
+        joins_mul = (
+            multiplies_constant(layer) and isinstance(consumer, (keras.layers.Multiply, MULTIPLY_OP))
+            and len(producers(consumer)) == 2 and tuple(consumer.output.shape) == tuple(layer.output.shape)
+        )
+        return consumer.name if joins_add or joins_mul else None
+
+    return {layer.name: joined(layer) for layer in points}
 
 
 def int8_range(low: float, high: float) -> tuple[float, float]:
