@@ -332,13 +332,18 @@ TFLITE_TENSOR_OF = {
 }
 
 
+def prepared_block(build, image_size: int, seed: int) -> tuple[keras.Model, np.ndarray, keras.Model]:
+    """A block built by `build(image_size)` with randomised BN statistics, 32 random images, its calibrated QAT copy."""
+    keras.utils.set_random_seed(seed)
+    model = build(image_size)
+    randomise_batchnorm(model, seed=image_size)
+    images = np.random.default_rng(seed + 1).integers(0, 256, (32, image_size, image_size, 3)).astype(np.float32)
+    return model, images, prepare_qat(model, images)
+
+
 @pytest.mark.parametrize("image_size", [8, 2], ids=["4x4-add", "1x1-add"])
 def test_every_quantiser_has_the_converters_scale_and_zero_point(image_size: int) -> None:
-    keras.utils.set_random_seed(3)
-    model = inverted_residual(image_size)
-    randomise_batchnorm(model, seed=image_size)
-    images = np.random.default_rng(4).integers(0, 256, (32, image_size, image_size, 3)).astype(np.float32)
-    qat_model = prepare_qat(model, images)
+    model, images, qat_model = prepared_block(inverted_residual, image_size, seed=3)
     converted = tflite_activation_params(qat_to_tflite(qat_model, images))
     for name, tensor in TFLITE_TENSOR_OF.items():
         layer = qat_model.get_layer(name)
@@ -395,11 +400,7 @@ def missing_grids(qat_model: keras.Model, model_bytes: bytes) -> list[str]:
 
 @pytest.mark.parametrize("image_size", [4, 1], ids=["broadcast-gate", "1x1-gate"])
 def test_squeeze_excite_ops_are_quantised_where_the_int8_graph_is(image_size: int) -> None:
-    keras.utils.set_random_seed(5)
-    model = squeeze_excite(image_size)
-    randomise_batchnorm(model, seed=image_size)
-    images = np.random.default_rng(6).integers(0, 256, (32, image_size, image_size, 3)).astype(np.float32)
-    qat_model = prepare_qat(model, images)
+    model, images, qat_model = prepared_block(squeeze_excite, image_size, seed=5)
     add_op, multiply_op = producers(model.get_layer("se_relu6"))[0], producers(model.get_layer("se_mul"))[1]
     assert (type(add_op).__name__, type(multiply_op).__name__) == ("Add", "Multiply")
     quantisers = {layer.name: layer.joins for layer in qat_model.layers if isinstance(layer, ActivationQuantizer)}
