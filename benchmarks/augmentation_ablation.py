@@ -92,7 +92,8 @@ def main() -> int:
     lines = ["## Augmentation ablation on Fashion-MNIST (equal budget per row)", "",
              f"`benchmarks/augmentation_ablation.py`: recipe `{args.recipe.name}` ({per_class}, `data.max_per_class` "
              f"caps the test split too), {args.epochs} epochs per row, one seed; int8: full-integer TFLite through "
-             "edgecnn.runtime on the same test split; TTA: the MixUp/CutMix row's model scored with five_crop views.", "",
+             "edgecnn.runtime on the same test split; TTA: the MixUp/CutMix row's model scored with five_crop "
+             "views.", "",
              "| row | float test top-1 | int8 TFLite test top-1 | TTA five_crop | train s |", "|---|---|---|---|---|"]
     for index, ((label, _, views), recipe) in enumerate(zip(ROWS, recipes)):
         if args.rows and index not in args.rows:

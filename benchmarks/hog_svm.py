@@ -55,12 +55,14 @@ def main() -> None:
         "features, standardised; a linear SVM (hinge loss + L2, C 1, scikit-learn SGDClassifier with averaging: "
         "liblinear's LinearSVC had not finished after 8 minutes on 60,000 images here) on all 60,000 training images "
         "and an RBF SVC (C 10, gamma 'scale') on a seeded random subset; `rbf_approx`: a Nyström approximation of the "
-        f"same RBF kernel ({NYSTROEM_COMPONENTS:,} components, scikit-learn) feeding the linear SVM (C 10), on all 60,000; "
+        f"same RBF kernel ({NYSTROEM_COMPONENTS:,} components, scikit-learn) feeding the linear SVM (C 10), on all "
+        "60,000; "
         "test = the 10,000 test images. The lecture "
         "README's anchor is 92.6 %. ms/img (batch): HOG over the test set plus one predict call, per image; "
         "ms/img (one): median of HOG + predict on one image at a time (50 images). fit s includes HOG extraction "
         "of the training images. The linear SVM's SGD stops at its 30-epoch cap (sklearn ConvergenceWarning). "
-        "rbf_approx's one-image time is mostly reading its Nyström projection matrix (components², float64) on every call; in batches it is amortised. "
+        "rbf_approx's one-image time is mostly reading its Nyström projection matrix (components², float64) on "
+        "every call; in batches it is amortised. "
         f"{anchor_sentence(rows)}",
         "",
         "| classifier | train images | test top-1 | fit s | ms/img (batch) | ms/img (one) |",

@@ -197,7 +197,8 @@ def main() -> None:
 
     lines = [
         "## Training throughput: `edgecnn train` against a bare `model.fit`"
-        + ("" if args.section == "train_throughput" else f" ({args.image_size} px, {args.per_class:,} images per class)"),
+        + ("" if args.section == "train_throughput"
+           else f" ({args.image_size} px, {args.per_class:,} images per class)"),
         "",
         f"`benchmarks/train_throughput.py`: {args.model} at {args.image_size} px on Fashion-MNIST "
         f"(`data.max_per_class` {args.per_class}, 10 % validation), batch {args.batch_size}, {args.epochs} epochs, "
@@ -217,7 +218,7 @@ def main() -> None:
     for backend, by_augment in measured.items():
         for name, result in by_augment.items():
             runs = result["runs"]
-            median = lambda key, who: statistics.median(r[who][key] for r in runs)  # noqa: E731
+            median = lambda key, who, runs=runs: statistics.median(r[who][key] for r in runs)  # noqa: E731
             ratio = statistics.median(r["edgecnn"]["images_per_s"] / r["bare"]["images_per_s"] for r in runs)
             steps = statistics.median(r["edgecnn"]["steps_per_s"] / r["bare"]["steps_per_s"] for r in runs)
             lines.append(

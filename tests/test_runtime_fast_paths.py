@@ -12,7 +12,7 @@ import pytest
 
 @pytest.fixture(scope="module")
 def mean_ir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An OpenVINO IR (1, 4, 4, 3) -> (1, 3): the per-channel mean of the pixels, so every input gives its own output."""
+    """An OpenVINO IR (1, 4, 4, 3) -> (1, 3): the per-channel pixel mean, so every input gives its own output."""
     ov = pytest.importorskip("openvino")
     import openvino.opset13 as ops
 
