@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import write_section  # noqa: E402
 
 IDX = "/usr/share/datasets/fashion-mnist"
+BACKENDS = ("tensorflow", "jax", "torch")
 AUGMENTATIONS = {"off": {}, "flip + crop": {"horizontal_flip": True, "crop_padding": 4}}
 
 
@@ -173,7 +174,7 @@ def measure(backend: str, args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backends", nargs="+", default=["tensorflow", "jax", "torch"])
+    parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
     parser.add_argument("--model", default="mobilenet_v3_small")
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--per-class", type=int, default=200, help="data.max_per_class (10 classes)")
@@ -198,7 +199,8 @@ def main() -> None:
     lines = [
         "## Training throughput: `edgecnn train` against a bare `model.fit`"
         + ("" if args.section == "train_throughput"
-           else f" ({args.image_size} px, {args.per_class:,} images per class)"),
+           else f" ({args.image_size} px, {args.per_class:,} images per class)")
+        + ("" if set(args.backends) == set(BACKENDS) else f", {' and '.join(args.backends)}"),
         "",
         f"`benchmarks/train_throughput.py`: {args.model} at {args.image_size} px on Fashion-MNIST "
         f"(`data.max_per_class` {args.per_class}, 10 % validation), batch {args.batch_size}, {args.epochs} epochs, "
