@@ -3,7 +3,7 @@
 Targets: <= 3 M parameters, training <= 60 minutes on this machine, float test top-1 >= 94.5 %, int8 TFLite within
 0.3 point of float. Settings are chosen on the validation split (its last-epoch top-1 is in the table); the test
 split is scored once, by this run. Needs a quiet machine: the training time is part of the result.
-Usage: python benchmarks/fashion_mnist.py [--recipe recipes/fashion_mnist_cpu_hour.yaml] [--out DIR]
+Usage: python benchmarks/fashion_mnist.py [--recipe recipes/fashion_mnist_cpu_hour.yaml] [--out DIR] [--section NAME]
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", type=Path, default=REPO / "recipes" / "fashion_mnist_cpu_hour.yaml")
     parser.add_argument("--out", type=Path, help="keep the run and bundles here (default: a temporary directory)")
+    parser.add_argument("--section", default="fashion_mnist", help="RESULTS.md section to write (one per recipe)")
     args = parser.parse_args()
     recipe = load_recipe(args.recipe)
     out = args.out or Path(tempfile.mkdtemp(prefix="fashion-mnist-"))
@@ -73,7 +74,7 @@ def main() -> int:
         *verdicts(metrics["params"], minutes, row["float"], row["int8"]),
     ]
     print("\n".join(lines))
-    write_section("fashion_mnist", "\n".join(lines))
+    write_section(args.section, "\n".join(lines))
     return 0
 
 
