@@ -36,7 +36,9 @@ class Dtypes(keras.callbacks.Callback):
         self.loss_scaled = type(self.model.optimizer).__name__
 
 
-def test_mixed_float16_trains_and_exports_a_float32_model(image_folder: Path, tmp_path: Path) -> None:
+def test_mixed_float16_trains_and_exports_a_float32_model(
+    image_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from edgecnn.export.backend import require_tensorflow_backend
 
     require_tensorflow_backend()
@@ -47,6 +49,7 @@ def test_mixed_float16_trains_and_exports_a_float32_model(image_folder: Path, tm
     run = train(parse_recipe(_recipe(image_folder, precision="mixed_float16", tta=["hflip"])), tmp_path,
                 extra_callbacks=[dtypes])
     assert (dtypes.conv, dtypes.softmax, dtypes.loss_scaled) == ("float16", "float32", "LossScaleOptimizer")
+    assert "train.precision mixed_float16 on CPU only" in capsys.readouterr().out  # this machine has no GPU
     assert keras.config.dtype_policy().name == "float32"  # the policy is restored after training
     model = keras.saving.load_model(run.model, compile=False)
     assert {layer.dtype_policy.name for layer in model.get_layer("backbone").layers} == {"float32"}
@@ -57,6 +60,26 @@ def test_mixed_float16_trains_and_exports_a_float32_model(image_folder: Path, tm
     assert 0.0 <= metrics["test_tta"]["hflip"]["top1"] <= 1.0
     result = export_run(run.root, "tflite", "float32", tmp_path / "bundles")
     assert result.passed and result.manifest.precision == "float32"  # the same parity checks as float32 training
+
+
+@pytest.mark.parametrize(
+    ("precision", "devices", "noted"),
+    [
+        ("mixed_bfloat16", ["cpu:0"], True),
+        ("mixed_float16", ["/job:localhost/replica:0/task:0/device:CPU:0"] * 2, True),
+        ("mixed_bfloat16", ["gpu:0"], False),
+        ("mixed_float16", ["cuda:0"], False),
+        ("mixed_float16", ["/job:worker/replica:0/task:0/device:GPU:0"], False),
+        ("float32", ["cpu:0"], False),
+    ],
+)
+def test_mixed_precision_on_cpu_only_gets_a_note(precision: str, devices: list[str], noted: bool) -> None:
+    from edgecnn.train.engines import cpu_precision_note
+
+    note = cpu_precision_note(precision, devices)
+    assert (note is not None) == noted
+    if noted:
+        assert precision in note and "RESULTS.md" in note
 
 
 MIRRORED_SCRIPT = """

@@ -89,6 +89,20 @@ def distribution_scope(name: str) -> Iterator[list[str]]:
         yield _devices(strategy)
 
 
+def _is_cpu(device: str) -> bool:
+    name = device.lower().rsplit("/", 1)[-1]  # tf.distribute names end in device:CPU:0
+    return name.startswith(("cpu", "device:cpu"))
+
+
+def cpu_precision_note(precision: str, devices: list[str]) -> str | None:
+    """A line for the user when mixed precision trains on CPUs only: without half-precision kernels Keras runs it
+    slower than float32 (measured in benchmarks/RESULTS.md, "Training precision")."""
+    if precision == "float32" or not all(_is_cpu(device) for device in devices):
+        return None
+    return (f"note: train.precision {precision} on CPU only; it usually trains slower than float32 here "
+            "(see benchmarks/RESULTS.md, Training precision)")
+
+
 @contextmanager
 def precision_policy(name: str) -> Iterator[None]:
     """Keras' global dtype policy set to `name` (float32, mixed_float16, mixed_bfloat16) inside the block."""

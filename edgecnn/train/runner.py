@@ -24,7 +24,7 @@ from edgecnn.models import create
 from edgecnn.quant.graph import leaf_layers
 from edgecnn.run_dir import RunDir
 from edgecnn.train.batches import ImageBatches, training_batches
-from edgecnn.train.engines import check_distribute, distribution_scope, precision_policy
+from edgecnn.train.engines import check_distribute, cpu_precision_note, distribution_scope, precision_policy
 from edgecnn.train.fit import compile_for_phase, fit_phases
 from edgecnn.train.phases import plan
 from edgecnn.train.predict import predict_part, tta_part
@@ -75,6 +75,8 @@ def train(
         print(f"resuming interrupted run from {run.checkpoints}")
     started = time.perf_counter()
     with precision_policy(recipe.train.precision), distribution_scope(recipe.train.distribute) as devices:
+        if note := cpu_precision_note(recipe.train.precision, devices):
+            print(note)
         if recipe.train.distribute == "data_parallel":
             if recipe.train.batch_size % len(devices):
                 raise RecipeError(
