@@ -99,8 +99,8 @@ def cpu_precision_note(precision: str, devices: list[str]) -> str | None:
     slower than float32 (measured in benchmarks/RESULTS.md, "Training precision")."""
     if precision == "float32" or not all(_is_cpu(device) for device in devices):
         return None
-    return (f"note: train.precision {precision} on CPU only; it usually trains slower than float32 here "
-            "(see benchmarks/RESULTS.md, Training precision)")
+    return (f"note: train.precision {precision} on CPU only; on the CPU in benchmarks/RESULTS.md (Training "
+            "precision) mixed precision trained slower than float32")
 
 
 @contextmanager
