@@ -65,6 +65,7 @@ COUNTS: dict[str, Count] = {
     "vgg16": Count(224, 1000, 138_357_544, 138_400_000, 0.001, source="Keras applications table: 138.4 M"),
     "resnet50": Count(224, 1000, 25_636_712, 25_600_000, 0.002, source="Keras applications table: 25.6 M"),
     "tiny_cnn": Count(32, 10, 5_562, None, 0.0),
+    "resnet9": Count(32, 10, 6_577_610, 6_500_000, 0.015, source="Myrtle.ai DAWNBench ResNet-9: 6.5 M"),
 }
 # Small-input variants (`<parent>_cifar`, edgecnn/models/small_input.py): the parent's weights, built at 32 px.
 COUNTS.update({
@@ -167,6 +168,17 @@ def test_lenet5_keeps_the_textbook_layer_sizes():
     layers += [model.get_layer(n) for n in ("f6", "predictions")]
     assert [layer.count_params() for layer in layers] == [156, 2_416, 48_120, 10_164, 850]
     assert model.count_params() == 61_706  # the grey conversion adds no parameters
+
+
+def test_resnet9_downsamples_by_8_and_scales_every_stage_with_width():
+    model = models.create("resnet9", 10, 32, width=0.25)
+    backbone = model.get_layer(BACKBONE_NAME)
+    assert backbone.output_shape == (None, 4, 4, 128), "three 2x2 max pools: 32 px ends at 4x4"
+    filters = [layer.filters for layer in backbone.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert filters == [16, 32, 32, 32, 64, 128, 128, 128]  # prep, layer1 + residual pair, layer2, layer3 + pair
+    adds = [layer.name for layer in backbone.layers if isinstance(layer, keras.layers.Add)]
+    assert adds == ["layer1_add", "layer3_add"]
+    keras.backend.clear_session()
 
 
 def test_lenet5_sees_rgb_as_luma_grey():

@@ -1,4 +1,5 @@
-"""Classic CNNs for teaching: LeNet-5, VGG16 and ResNet50, with their textbook layer sizes and parameter counts.
+"""Classic CNNs for teaching: LeNet-5, VGG16, ResNet50 and ResNet-9, with their textbook layer sizes and parameter
+counts.
 
 LeNet-5 and VGG16 keep their flatten → fully-connected heads, so their parameter counts depend on the input
 size exactly as in the textbooks (LeNet-5: 61,706 at 32 px with 10 classes; VGG16: 138.4 M at 224 px with 1000).
@@ -9,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from edgecnn.models.applications import assemble, keras_backbone, load_weights_file, split_weights
-from edgecnn.models.heads import BACKBONE_NAME, DEFAULT_DROPOUT, image_input
+from edgecnn.models.heads import BACKBONE_NAME, DEFAULT_DROPOUT, classifier, image_input
 from edgecnn.models.registry import register_model
 
 if TYPE_CHECKING:
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
 
 # ITU-R BT.601 luma weights, the usual RGB → grey conversion.
 _LUMA_RGB = (0.299, 0.587, 0.114)
+# Stage widths of Myrtle.ai's DAWNBench ResNet-9 (D. Page, "How to train your ResNet", 2018) at width 1.0.
+_RESNET9_CHANNELS = (64, 128, 256, 512)
 # Mean pixel of the Caffe-trained VGG/ResNet ImageNet weights, in RGB order.
 _CAFFE_MEAN_RGB = (123.68, 116.779, 103.939)
 _CAFFE_NORMALISATION = "x - ImageNet mean pixel, Caffe style (inside the model)"
@@ -130,3 +133,46 @@ def resnet50(
     backbone_weights, weights_file = split_weights(weights, "resnet50")
     backbone = _caffe_backbone(keras.applications.ResNet50, "resnet50", image_size, backbone_weights, "conv1_conv")
     return assemble("resnet50", backbone, num_classes, dropout, weights_file)
+
+
+def _conv_bn_relu(x: keras.KerasTensor, filters: int, name: str, pool: bool = False) -> keras.KerasTensor:
+    """3×3 conv (no bias) → optional 2×2 max pool → BN → ReLU: ResNet-9's one building block."""
+    import keras
+
+    x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    if pool:
+        x = keras.layers.MaxPooling2D(2, name=f"{name}_pool")(x)
+    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    return keras.layers.ReLU(name=f"{name}_relu")(x)
+
+
+@register_model(
+    "resnet9", default_image_size=32, family="classic", normalisation="x / 255 (inside the model)",
+    quantization_friendly=True, min_image_size=8,
+)
+def resnet9(
+    num_classes: int, image_size: int, width: float = 1.0, weights: str | None = None,
+    dropout: float = DEFAULT_DROPOUT,
+):
+    """ResNet-9 (Myrtle.ai's DAWNBench CIFAR net): 8 dense 3×3 convs, 2 residual pairs, max pooling to stride 8.
+
+    Built for 32 px: no stride-2 stem, so small images keep their detail; dense convolutions instead of
+    depthwise ones, which a CPU runs at a far higher share of its peak. The head is the zoo's (global average
+    pooling → dropout → softmax) where Page's uses max pooling and a logit scale.
+    """
+    import keras
+
+    _, weights_file = split_weights(weights, "resnet9", imagenet=False)
+    prep, layer1, layer2, layer3 = (max(8, int(round(c * width))) for c in _RESNET9_CHANNELS)
+    pixels = keras.Input(shape=(image_size, image_size, 3), name="backbone_input")
+    x = keras.layers.Rescaling(1 / 255.0, name="normalise")(pixels)
+    x = _conv_bn_relu(x, prep, "prep")
+    for stage, filters, residual in (("layer1", layer1, True), ("layer2", layer2, False), ("layer3", layer3, True)):
+        x = _conv_bn_relu(x, filters, stage, pool=True)
+        if residual:
+            branch = _conv_bn_relu(_conv_bn_relu(x, filters, f"{stage}_res1"), filters, f"{stage}_res2")
+            x = keras.layers.Add(name=f"{stage}_add")([x, branch])
+    backbone = keras.Model(pixels, x, name=BACKBONE_NAME)
+    inputs = image_input(image_size)
+    model = classifier(inputs, backbone(inputs), num_classes, dropout, name="resnet9")
+    return load_weights_file(model, weights_file)
