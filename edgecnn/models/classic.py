@@ -156,8 +156,7 @@ def resnet9(
 ):
     """ResNet-9 (Myrtle.ai's DAWNBench CIFAR net): 8 dense 3×3 convs, 2 residual pairs, max pooling to stride 8.
 
-    Built for 32 px: no stride-2 stem, so small images keep their detail; dense convolutions instead of
-    depthwise ones, which a CPU runs at a far higher share of its peak. The head is the zoo's (global average
+    Built for 32 px: no stride-2 stem, so small images keep their detail. The head is the zoo's (global average
     pooling → dropout → softmax) where Page's uses max pooling and a logit scale.
     """
     import keras
