@@ -3,6 +3,7 @@ tf.distribute MirroredStrategy on two logical CPU devices; unsupported engine/ba
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -147,15 +148,8 @@ print("METRICS", json.dumps(json.loads(run.metrics.read_text())["devices"]))
 """
 
 
-# Opt-in: with Keras 3.15.1 and TensorFlow 2.21 every MultiWorkerMirroredStrategy fit fails, in two places of Keras'
-# TensorFlow trainer (reproduced with a bare keras.Model and tf.data outside edgecnn): _maybe_symbolic_build
-# strategy.reduce("MEAN")s the first PerReplica input batch ("Attempt to convert a value (PerReplica...)"); with that
-# step skipped, reduce_per_replica's hard-coded "auto" → MEAN reduces each scalar log along axis 0 ("Invalid reduction
-# dimension 0 for input with 0 dimensions", tensorflow/tensorflow#72388: Keras 3 only; Keras 2 trains).
-@pytest.mark.skipif(not __import__("os").environ.get("EDGECNN_MULTI_WORKER_TEST"),
-                    reason="set EDGECNN_MULTI_WORKER_TEST=1 (two TensorFlow processes, about a minute)")
-@pytest.mark.xfail(reason="Keras 3.15.1 + TF 2.21: MultiWorkerMirroredStrategy fails in Keras' symbolic build",
-                   raises=AssertionError, strict=False)
+# Two real TensorFlow worker processes on localhost ports. Keras 3's trainer needs edgecnn.train.keras_multi_worker
+# under this strategy (tensorflow/tensorflow#72388); this test is what fails if that workaround stops working.
 def test_multi_worker_mirrored_two_processes_on_localhost(image_folder: Path, tmp_path: Path) -> None:
     """MultiWorkerMirroredStrategy across two local processes (TF_CONFIG); each worker writes its own run copy."""
     import os
@@ -183,3 +177,7 @@ def test_multi_worker_mirrored_two_processes_on_localhost(image_folder: Path, tm
         devices = json.loads(out.split("METRICS", 1)[1])
         assert len(devices) == 1 and "worker" in devices[0], devices
     assert all((tmp_path / f"worker{i}" / "engines" / "model.keras").is_file() for i in range(2))
+    # one synchronised model: both workers log the same (all-reduced) losses, epoch by epoch
+    losses = [[row["loss"] for row in csv.DictReader((tmp_path / f"worker{i}" / "engines" / "history.csv").open())]
+              for i in range(2)]
+    assert len(losses[0]) == 2 and losses[0] == losses[1], losses

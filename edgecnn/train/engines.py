@@ -35,6 +35,9 @@ def _multi_worker() -> Any:
     except ValueError as exc:
         raise RecipeError(f"train.distribute: multi_worker: TF_CONFIG is not valid JSON ({exc})") from None
     tf = require("tensorflow", "train.distribute: multi_worker", "pip install tensorflow")
+    from edgecnn.train import keras_multi_worker
+
+    keras_multi_worker.apply()  # Keras 3's trainer fails under this strategy without it (see that module)
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 
