@@ -1,17 +1,20 @@
 """Streaming image folders vs decoding them into memory: peak RSS as the set grows, and warm training throughput.
 
 Writes folders of PNGs (Fashion-MNIST's IDX files when installed, else the built-in subset tiled with flips and
-1-pixel shifts) of each size under --cache (kept for the next run), then trains the same recipe on each twice in
-fresh processes: data.cache_budget_mb large (the in-memory path) and tiny (streamed). Peak RSS is the process's
-ru_maxrss; "over imports" subtracts its RSS after importing TensorFlow, Keras and edgecnn. Warm throughput is the
-last epoch's training images per second, from its first to its last training batch (page cache and graph warm).
-Usage: nice python benchmarks/streaming.py [--sizes 5000 20000 60000] [--cache /tmp/edgecnn-stream-bench]
+1-pixel shifts) of each size under --cache (kept for the next run), then trains the same recipe on each in fresh
+processes, --repeats alternated pairs: data.cache_budget_mb large (the in-memory path) and tiny (streamed); the
+table gives medians. Peak RSS is the process's ru_maxrss; "over imports" subtracts its RSS after importing
+TensorFlow, Keras and edgecnn. Warm throughput is the last epoch's training images per second, from its first to its
+last training batch (page cache and graph warm). The overlap ceiling sets the decode cost, measured on one thread,
+against it: what streaming could reach on these cores if decoding and training overlapped perfectly.
+Usage: python benchmarks/streaming.py [--sizes 5000 20000 60000] [--repeats 2] [--cache /tmp/edgecnn-stream-bench]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -123,6 +126,34 @@ def measure(folder: Path, mode: str, model: str, args: argparse.Namespace, runs:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def decode_cost_us(folder: Path, image_size: int, files: int = 3000, passes: int = 3) -> float:
+    """Microseconds per image of the streamed path's own `decode_file` on one thread: best of `passes` over up to
+    `files` PNGs of `folder` (page cache warm after the first pass)."""
+    from edgecnn.data.stream import decode_file
+
+    paths = sorted(folder.rglob("*.png"))[:files]
+    best = float("inf")
+    for _ in range(passes):
+        started = time.perf_counter()
+        for path in paths:
+            decode_file(path, (image_size, image_size), "stretch")
+        best = min(best, (time.perf_counter() - started) / len(paths))
+    return best * 1e6
+
+
+def overlap_ceiling(images_per_s: float, decode_us: float) -> float:
+    """The streamed / in-memory ratio if decoding overlapped training perfectly on the same cores: in-memory core
+    time per image over that plus one decode."""
+    core_us = (os.cpu_count() or 1) * 1e6 / images_per_s
+    return core_us / (core_us + decode_us)
+
+
+def _median_run(runs: list[dict]) -> dict:
+    """One mode's runs as one: median images/s, the largest peak RSS (and its baseline), the test top-1."""
+    peak = max(runs, key=lambda run: run["peak_mib"])
+    return {**peak, "images_per_s": float(np.median([run["images_per_s"] for run in runs]))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[5_000, 20_000, 60_000])
@@ -134,48 +165,60 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=2, help="in-memory/streamed pairs per row (median taken)")
     args = parser.parse_args()
 
     rows = []
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as runs:
         for count in args.sizes:
             started = time.perf_counter()
             folder, origin = make_folder(args.cache, count)
             print(f"{count:,} PNGs in {folder} ({time.perf_counter() - started:.0f} s)", flush=True)
             for model in [args.model] + ([args.heavier_model] if count == args.heavier_size else []):
-                results = {mode: measure(folder, mode, model, args, Path(runs)) for mode in MODES}
-                assert [r["streamed"] for r in results.values()] == [False, True], results
-                rows.append((model, count, results))
-                print(model, json.dumps(results), flush=True)
+                pairs = [{mode: measure(folder, mode, model, args, Path(runs) / f"pair{k}") for mode in MODES}
+                         for k in range(args.repeats)]  # modes alternated, so a slow spell falls on both
+                assert all([r["streamed"] for r in pair.values()] == [False, True] for pair in pairs), pairs
+                rows.append((model, count, pairs))
+                print(model, json.dumps(pairs), flush=True)
+        decode_us = decode_cost_us(folder, args.image_size)
+    load_after = os.getloadavg()
 
     decoded = lambda count: count * args.image_size**2 * 3 / MIB  # noqa: E731
     lines = [
         "## Streaming image folders (data.cache_budget_mb)",
         "",
         f"`benchmarks/streaming.py`: PNG folders of {origin} (28 px grey; copies beyond its images flipped and "
-        f"shifted) at each size; the same recipe trained twice on each, each time in a fresh process: "
+        f"shifted) at each size; the same recipe trained on each in fresh processes: "
         f"{args.model} at every size and {args.heavier_model} at {args.heavier_size:,} images, "
         f"{args.image_size} px, {args.epochs} epochs, batch {args.batch_size}, 5 % val and 5 % test "
-        f"cut out of the folder, no augmentation, once with data.cache_budget_mb {MODES['in memory']:g} (decoded "
-        f"into memory) and once with {MODES['streamed']:g} (streamed: decoded in batches by one thread per core, "
-        "4 batches ahead). Peak RSS: the training process's ru_maxrss; over imports: less its RSS after importing "
+        f"cut out of the folder, no augmentation, {args.repeats} alternated pairs of runs with "
+        f"data.cache_budget_mb {MODES['in memory']:g} (decoded into memory) and {MODES['streamed']:g} (streamed: "
+        "decoded in batches by one thread per core, 4 batches ahead). Peak RSS: the training process's ru_maxrss; "
+        "over imports: less its RSS after importing "
         "TensorFlow, Keras and edgecnn. Warm images/s: training images of the last epoch per second, from its "
-        "first training batch to its last (files in the page cache, graph traced). Run with `nice` on a machine "
-        "shared with other jobs, so throughput carries their noise.",
+        "first training batch to its last (files in the page cache, graph traced). Decode: the streamed path's "
+        f"`decode_file` (OpenCV decode + `fit_image`) takes {decode_us:.0f} µs per image on one thread (best of 3 "
+        "passes over 3,000 of the largest folder's PNGs); overlap ceiling: the streamed / in-memory ratio that "
+        f"perfect overlap of that decode with training on the same {os.cpu_count()} cores would give (in-memory core "
+        "time per image over that plus one decode). Load average (1/5/15 min) before: "
+        f"{' / '.join(f'{v:.1f}' for v in load_before)}, after: {' / '.join(f'{v:.1f}' for v in load_after)}.",
         "",
         "| model | images | decoded at model size | in memory: peak RSS (over imports) "
-        "| streamed: peak RSS (over imports) | in memory images/s | streamed images/s | streamed / in memory "
-        "| test top-1 in memory / streamed |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| streamed: peak RSS (over imports) | in memory images/s (median) | streamed images/s (median) "
+        "| streamed / in memory, median (pairs) | overlap ceiling | test top-1 in memory / streamed |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for model, count, results in rows:
-        memory, streamed = results["in memory"], results["streamed"]
+    for model, count, pairs in rows:
+        memory, streamed = (_median_run([pair[mode] for pair in pairs]) for mode in MODES)
+        ratios = [pair["streamed"]["images_per_s"] / pair["in memory"]["images_per_s"] for pair in pairs]
         lines.append(
             f"| {model} | {count:,} | {decoded(count):.0f} MiB "
             f"| {memory['peak_mib']:.0f} MiB ({memory['peak_mib'] - memory['baseline_mib']:.0f}) "
             f"| {streamed['peak_mib']:.0f} MiB ({streamed['peak_mib'] - streamed['baseline_mib']:.0f}) "
             f"| {memory['images_per_s']:,.0f} | {streamed['images_per_s']:,.0f} "
-            f"| {streamed['images_per_s'] / memory['images_per_s']:.2f} "
+            f"| {float(np.median(ratios)):.2f} ({', '.join(f'{r:.2f}' for r in ratios)}) "
+            f"| {overlap_ceiling(memory['images_per_s'], decode_us):.2f} "
             f"| {100 * memory['test_top1']:.2f} % / {100 * streamed['test_top1']:.2f} % |"
         )
     write_section("streaming", "\n".join(lines))
