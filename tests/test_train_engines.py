@@ -148,6 +148,20 @@ print("METRICS", json.dumps(json.loads(run.metrics.read_text())["devices"]))
 """
 
 
+def test_multi_worker_workaround_names_what_a_changed_keras_lacks(monkeypatch):
+    pytest.importorskip("tensorflow")
+    from keras.src.backend.tensorflow import trainer
+
+    from edgecnn.train import keras_multi_worker
+
+    monkeypatch.setattr(keras_multi_worker, "_applied", False)
+    monkeypatch.delattr(trainer, "_collective_all_reduce_multi_worker")
+    keras_reduce = trainer.reduce_per_replica
+    with pytest.raises(RecipeError, match=r"multi_worker: Keras .* has no _collective_all_reduce_multi_worker"):
+        keras_multi_worker.apply()
+    assert trainer.reduce_per_replica is keras_reduce and keras_multi_worker._applied is False  # nothing patched
+
+
 # Two real TensorFlow worker processes on localhost ports. Keras 3's trainer needs edgecnn.train.keras_multi_worker
 # under this strategy (tensorflow/tensorflow#72388); this test is what fails if that workaround stops working.
 def test_multi_worker_mirrored_two_processes_on_localhost(image_folder: Path, tmp_path: Path) -> None:

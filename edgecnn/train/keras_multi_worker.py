@@ -13,7 +13,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from edgecnn.errors import RecipeError
+
 _applied = False
+# what apply() replaces or calls, in keras.src.backend.tensorflow.trainer
+_NEEDED = ("reduce_per_replica", "_collective_all_reduce_multi_worker", "TensorFlowTrainer._maybe_symbolic_build")
+
+
+def _missing(trainer: Any) -> list[str]:
+    missing = []
+    for name in _NEEDED:
+        owner = trainer
+        for part in name.split("."):
+            owner = getattr(owner, part, None)
+        if owner is None:
+            missing.append(name)
+    return missing
 
 
 def _first_replica(strategy: Any, value: Any) -> Any:
@@ -29,9 +44,16 @@ def apply() -> None:
     global _applied
     if _applied:
         return
+    import keras
     from keras.src import tree
     from keras.src.backend.tensorflow import trainer
 
+    if missing := _missing(trainer):
+        raise RecipeError(
+            f"train.distribute: multi_worker: Keras {keras.__version__} has no {', '.join(missing)} in its TensorFlow "
+            "trainer, which edgecnn's workaround for tensorflow/tensorflow#72388 replaces; use a Keras release that "
+            "has them, or train.distribute: mirrored or none"
+        )
     keras_reduce = trainer.reduce_per_replica
     keras_build = trainer.TensorFlowTrainer._maybe_symbolic_build
 
